@@ -1,0 +1,230 @@
+"""The forge-neutral vocabulary: a change, a view of its files, findings and the verdict.
+
+GitHub and GitLab events are turned into these at the edge (bot/forges), the CLI builds
+them from git or a directory (bot/views), and rules only ever see these types.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.formats.yamldoc import YamlFile
+
+
+class Action(enum.StrEnum):
+    BLOCK = "block"
+    REQUIRE_APPROVAL = "require-approval"
+    WARN = "warn"
+
+
+class Decision(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    APPROVAL_REQUIRED = "approval_required"
+
+
+class FileStatus(enum.StrEnum):
+    ADDED = "added"
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    RENAMED = "renamed"
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    path: str
+    status: FileStatus
+    old_path: str | None = None  # set for renames
+
+    @property
+    def exists_at_head(self) -> bool:
+        return self.status is not FileStatus.DELETED
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a pull request, merge request, push, deploy or `changegate check` is about."""
+
+    repo: str
+    base: str | None
+    head: str
+    forge: str = "git"  # "github" | "gitlab" | "git"; the system `author` is a name on
+    author: str | None = None  # forge login/username of who made the change
+    description: str = ""
+    title: str = ""
+    number: int | None = None  # PR/MR number, if any
+    url: str | None = None
+    environment: str | None = None  # the target of a deploy
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem a rule found. Ordered by (path, line, rule) for deterministic output."""
+
+    path: str
+    line: int | None
+    rule: str
+    kind: str = field(compare=False)
+    action: Action = field(compare=False)
+    subject: str = field(compare=False)
+    message: str = field(compare=False)
+    column: int | None = field(default=None, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "kind": self.kind,
+            "action": str(self.action),
+            "path": self.path,
+            "line": self.line,
+            "subject": self.subject,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Approval:
+    """An approval given by one person on one system, bound to one head commit."""
+
+    system: str  # "github" | "gitlab" | "slack"
+    user: str  # login, username or Slack user id
+    sha: str
+    via: str = ""  # e.g. "review", "slack", "mr-approval"
+
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    rule: str
+    group: str
+    required: int
+    granted: int
+    approvers: tuple[str, ...] = ()  # who counted
+    ignored: tuple[tuple[str, str], ...] = ()  # (who, why it did not count)
+
+    @property
+    def satisfied(self) -> bool:
+        return self.granted >= self.required
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "group": self.group,
+            "required": self.required,
+            "granted": self.granted,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    findings: tuple[Finding, ...]
+    approvals: tuple[ApprovalStatus, ...] = ()
+    base: str | None = None
+    head: str | None = None
+
+    @property
+    def missing_approvals(self) -> tuple[ApprovalStatus, ...]:
+        return tuple(a for a in self.approvals if not a.satisfied)
+
+    def as_dict(self, *, with_range: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"decision": str(self.decision)}
+        if with_range:
+            out["base"] = self.base
+            out["head"] = self.head
+        out["findings"] = [f.as_dict() for f in self.findings]
+        out["approvals"] = [a.as_dict() for a in self.approvals]
+        return out
+
+
+class FileView(abc.ABC):
+    """A lazily read, cached view of the files of one change.
+
+    Subclasses (git repository, directory, GitHub, GitLab) implement the four primitive
+    reads; parsing is cached here so that every rule shares one parse per file.
+    """
+
+    #: Files above this size are not parsed; rules report them as a `warn` instead.
+    MAX_FILE_BYTES = 5 * 1024 * 1024
+
+    def __init__(self, change: Change) -> None:
+        self.change = change
+        self._yaml_cache: dict[tuple[str, str], YamlFile] = {}
+        self._text_cache: dict[tuple[str, str], str | None] = {}
+
+    # -- primitives -------------------------------------------------------------
+    @abc.abstractmethod
+    def changed_files(self) -> list[ChangedFile]:
+        """Files the change adds, modifies, renames or deletes (all files, for a scan)."""
+
+    @abc.abstractmethod
+    def read(self, path: str, rev: str = "head") -> bytes | None:
+        """Contents of `path` at "head" or "base"; None when absent there."""
+
+    @abc.abstractmethod
+    def head_paths(self) -> list[str]:
+        """Every file path at the head revision (whole-environment context)."""
+
+    @property
+    def has_base(self) -> bool:
+        """False for a directory scan: there is no 'before'."""
+        return self.change.base is not None
+
+    def exists(self, path: str, rev: str = "head") -> bool:
+        return self.read(path, rev) is not None
+
+    # -- cached decoding ------------------------------------------------------------
+    def text(self, path: str, rev: str = "head") -> str | None:
+        """Decoded text, or None if absent, binary, too large or not UTF-8."""
+        key = (rev, path)
+        if key not in self._text_cache:
+            self._text_cache[key] = decode_text(self.read(path, rev), self.MAX_FILE_BYTES)
+        return self._text_cache[key]
+
+    def unreadable_reason(self, path: str, rev: str = "head") -> str | None:
+        """Why `text()` returned None for an existing file, for a `warn` finding."""
+        data = self.read(path, rev)
+        if data is None:
+            return None
+        return undecodable_reason(data, self.MAX_FILE_BYTES)
+
+    def yaml(self, path: str, rev: str = "head") -> YamlFile:
+        from bot.formats.yamldoc import YamlFile, load_yaml
+
+        key = (rev, path)
+        cached = self._yaml_cache.get(key)
+        if cached is None:
+            data = self.read(path, rev)
+            if data is None:
+                cached = YamlFile(documents=[], problem=None, missing=True)
+            else:
+                reason = undecodable_reason(data, self.MAX_FILE_BYTES)
+                text = self.text(path, rev)
+                if text is None:
+                    cached = YamlFile(documents=[], problem=reason or "unreadable")
+                else:
+                    cached = load_yaml(text)
+            self._yaml_cache[key] = cached
+        return cached
+
+
+def undecodable_reason(data: bytes, max_bytes: int) -> str | None:
+    if len(data) > max_bytes:
+        return f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit; not checked"
+    if b"\x00" in data[:8192]:
+        return "binary file; not checked"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte {exc.start}); not checked"
+    return None
+
+
+def decode_text(data: bytes | None, max_bytes: int) -> str | None:
+    if data is None or undecodable_reason(data, max_bytes) is not None:
+        return None
+    text = data.decode("utf-8")
+    return text[1:] if text.startswith("\ufeff") else text

@@ -1,0 +1,234 @@
+"""The one YAML reader: composed nodes (with line numbers), safe against hostile input.
+
+Composing with libyaml's C loader keeps every node's position and costs about the same as
+a bare parse. Nothing is constructed, so CloudFormation short tags (`!Ref`, `!Sub`, ...)
+need no constructors and plain scalars keep both their text and their resolved tag
+(what `yaml-version-coercion` needs). Aliases compose to shared node objects, so an alias
+bomb costs nothing until somebody expands it; `walk()` visits each node once and
+`load_yaml()` refuses documents whose expansion would be huge or recursive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml is a hard requirement in practice
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+__all__ = [
+    "MappingNode",
+    "Node",
+    "ScalarNode",
+    "SequenceNode",
+    "YamlFile",
+    "get",
+    "items",
+    "line_of",
+    "load_yaml",
+    "scalar",
+    "walk",
+]
+
+#: Deeper nesting than this is refused (real configuration rarely passes 30 levels;
+#: libyaml's composer recurses in C and would overflow the stack near 100,000).
+MAX_DEPTH = 400
+#: A document whose aliases would expand to more nodes than this is refused.
+MAX_EXPANDED_NODES = 2_000_000
+
+STR_TAG = "tag:yaml.org,2002:str"
+
+
+@dataclass
+class YamlFile:
+    """The documents of one YAML file, or why it could not be read."""
+
+    documents: list[Node]
+    problem: str | None = None
+    problem_line: int | None = None
+    missing: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and not self.missing
+
+
+def load_yaml(text: str) -> YamlFile:
+    """Compose every document of `text`; never raises on any input."""
+    try:
+        if _may_nest_deeply(text):
+            depth_problem = _depth_problem(text)
+            if depth_problem:
+                return YamlFile(documents=[], problem=depth_problem)
+        documents = [d for d in yaml.compose_all(text, Loader=_Loader) if d is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = mark.line + 1 if mark is not None else None
+        reason = exc.problem or exc.context or "syntax error"
+        return YamlFile(documents=[], problem=f"YAML syntax error: {reason}", problem_line=where)
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        return YamlFile(documents=[], problem=f"YAML error: {exc}")
+    for doc in documents:
+        problem = _expansion_problem(doc)
+        if problem:
+            return YamlFile(documents=[], problem=problem, problem_line=line_of(doc))
+    return YamlFile(documents=documents)
+
+
+def _may_nest_deeply(text: str) -> bool:
+    """A cheap upper bound: flow nesting needs brackets, block nesting needs columns."""
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        return True
+    return len(text) > 2 * MAX_DEPTH and max(map(len, text.split("\n"))) > 2 * MAX_DEPTH
+
+
+def _depth_problem(text: str) -> str | None:
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                return f"nesting deeper than {MAX_DEPTH} levels (line {line}); not checked"
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _expansion_problem(root: Node) -> str | None:
+    """How many nodes the document would have with every alias expanded, bounded."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            in_progress.discard(key)
+            size = 1 + sum(sizes[id(c)] for c in _children(node))
+            if size > MAX_EXPANDED_NODES:
+                return (
+                    f"aliases expand to more than {MAX_EXPANDED_NODES:,} nodes "
+                    "(an alias bomb?); not checked"
+                )
+            sizes[key] = size
+            continue
+        if key in sizes:
+            continue
+        if key in in_progress:
+            return "recursive alias; not checked"
+        if isinstance(node, ScalarNode):
+            sizes[key] = 1
+            continue
+        in_progress.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in in_progress:
+                return "recursive alias; not checked"
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return None
+
+
+def _children(node: Node) -> Iterator[Node]:
+    if isinstance(node, MappingNode):
+        for k, v in node.value:
+            yield k
+            yield v
+    elif isinstance(node, SequenceNode):
+        yield from node.value
+
+
+# -- navigation ------------------------------------------------------------------------
+
+
+def line_of(node: Node) -> int:
+    """1-based line of a node."""
+    return int(node.start_mark.line) + 1
+
+
+def column_of(node: Node) -> int:
+    return int(node.start_mark.column) + 1
+
+
+def scalar(node: Node | None) -> str | None:
+    """The text of a scalar node (None for collections, nulls written as `~`/empty too)."""
+    if isinstance(node, ScalarNode):
+        return str(node.value)
+    return None
+
+
+def is_null(node: Node | None) -> bool:
+    return node is None or (isinstance(node, ScalarNode) and node.tag.endswith(":null"))
+
+
+def items(node: Node | None) -> Iterator[tuple[str, ScalarNode, Node]]:
+    """(key text, key node, value node) of a mapping with scalar keys; nothing otherwise."""
+    if isinstance(node, MappingNode):
+        for k, v in node.value:
+            if isinstance(k, ScalarNode):
+                yield str(k.value), k, v
+
+
+def get(node: Node | None, *keys: str) -> Node | None:
+    """Follow mapping keys; None as soon as one is absent."""
+    for key in keys:
+        found = None
+        for name, _k, value in items(node):
+            if name == key:
+                found = value
+        if found is None:
+            return None
+        node = found
+    return node
+
+
+def sequence(node: Node | None) -> list[Node]:
+    return list(node.value) if isinstance(node, SequenceNode) else []
+
+
+def walk(root: Node) -> Iterator[tuple[tuple[str | int, ...], Node]]:
+    """Every node reachable from `root` with its key path, each node object once.
+
+    Visiting each object once is what makes alias bombs harmless: an aliased subtree is
+    reported where its anchor is written.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[tuple[str | int, ...], Node]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield path, node
+        if isinstance(node, MappingNode):
+            for k, v in reversed(node.value):
+                key: str | int = str(k.value) if isinstance(k, ScalarNode) else "?"
+                stack.append(((*path, key), v))
+        elif isinstance(node, SequenceNode):
+            for i in range(len(node.value) - 1, -1, -1):
+                stack.append(((*path, i), node.value[i]))
+
+
+def to_python(node: Node | None, *, limit: int = 10_000) -> object:
+    """Plain Python data for a small subtree; scalars stay strings. Bounded by `limit` nodes."""
+    budget = [limit]
+
+    def convert(n: Node | None) -> object:
+        budget[0] -= 1
+        if budget[0] < 0 or n is None:
+            return None
+        if isinstance(n, MappingNode):
+            return {
+                str(k.value) if isinstance(k, ScalarNode) else "?": convert(v) for k, v in n.value
+            }
+        if isinstance(n, SequenceNode):
+            return [convert(c) for c in n.value]
+        return None if is_null(n) else str(n.value)
+
+    return convert(node)

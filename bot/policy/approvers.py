@@ -1,0 +1,90 @@
+"""Who may approve, and which approvals count. Pure: team and user-group members are
+resolved by the caller (a forge or Slack) and handed in as a `Directory`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bot.change import Approval
+from bot.policy.schema import Group, Policy
+
+SYSTEMS = ("github", "gitlab", "slack")
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Members of the collective entries of groups: `@org/team` slugs, Slack user groups."""
+
+    members: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def expand(self, entry: str) -> frozenset[str]:
+        return frozenset(m.lower() for m in self.members.get(entry, frozenset()))
+
+
+EMPTY_DIRECTORY = Directory()
+
+
+def person_key(policy: Policy, system: str, user: str) -> str:
+    """One key per human: the `people:` entry that lists this identity, else the identity."""
+    wanted = (system, user.lower())
+    for index, person in enumerate(policy.people):
+        if wanted in person.identities():
+            return f"person:{person.name or index}"
+    return f"{system}:{user.lower()}"
+
+
+def identities_of(policy: Policy, system: str, user: str) -> set[tuple[str, str]]:
+    """Every (system, name) this human is known by."""
+    wanted = (system, user.lower())
+    for person in policy.people:
+        ids = person.identities()
+        if wanted in ids:
+            return set(ids)
+    return {wanted}
+
+
+def is_member(
+    policy: Policy, group: Group, system: str, user: str, directory: Directory = EMPTY_DIRECTORY
+) -> bool:
+    for sys_name, name in identities_of(policy, system, user):
+        if sys_name not in SYSTEMS:
+            continue
+        for entry in group.members(sys_name):
+            if entry.lower() == name or name in directory.expand(entry):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Tally:
+    granted: tuple[str, ...]  # display names of the people who counted
+    ignored: tuple[tuple[str, str], ...]  # (who, why not)
+
+
+def tally(
+    policy: Policy,
+    group_name: str,
+    approvals: Iterable[Approval],
+    *,
+    head: str,
+    author: tuple[str, str] | None,
+    directory: Directory = EMPTY_DIRECTORY,
+) -> Tally:
+    """Distinct members of `group_name` who approved `head`, excluding the author."""
+    group = policy.groups[group_name]
+    author_key = person_key(policy, *author) if author and author[1] else None
+    counted: dict[str, str] = {}
+    ignored: list[tuple[str, str]] = []
+    for approval in approvals:
+        who = f"{approval.user} ({approval.system})"
+        key = person_key(policy, approval.system, approval.user)
+        if approval.sha != head:
+            ignored.append((who, f"given on {approval.sha[:12]}, not the head commit"))
+        elif key == author_key:
+            ignored.append((who, "the author cannot approve their own change"))
+        elif not is_member(policy, group, approval.system, approval.user, directory):
+            ignored.append((who, f"not a member of {group_name}"))
+        else:
+            counted.setdefault(key, who)
+    return Tally(granted=tuple(counted.values()), ignored=tuple(ignored))

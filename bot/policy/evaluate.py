@@ -1,0 +1,97 @@
+"""evaluate(policy, view, approvals) -> Verdict: the one pure function every entry point runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from bot.change import Action, Approval, ApprovalStatus, Decision, FileView, Finding, Verdict
+from bot.policy.approvers import EMPTY_DIRECTORY, Directory, tally
+from bot.policy.schema import Policy
+from bot.rules.base import RuleBase, RuleContext
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(
+    policy: Policy,
+    view: FileView,
+    approvals: Iterable[Approval] = (),
+    *,
+    directory: Directory = EMPTY_DIRECTORY,
+) -> Verdict:
+    """Run every applicable rule over the view and decide.
+
+    Rules about a change (base vs head, description) are skipped when the view has no base:
+    a directory scan only runs the rules that judge file contents.
+    """
+    ctx = RuleContext(view=view, environments=policy.environment_specs)
+    findings: list[Finding] = []
+    for rule in policy.rules:
+        if not view.has_base and not rule.reads_contents:
+            continue
+        findings.extend(run_rule(rule, ctx))
+    findings.sort()
+    statuses = approval_statuses(policy, view, findings, list(approvals), directory)
+    return Verdict(
+        decision=decide(findings, statuses),
+        findings=tuple(findings),
+        approvals=tuple(statuses),
+        base=view.change.base,
+        head=view.change.head,
+    )
+
+
+def run_rule(rule: RuleBase, ctx: RuleContext) -> list[Finding]:
+    """A rule that crashes on some input is a bug, but must not hide the other rules."""
+    try:
+        return rule.check(ctx)
+    except Exception as exc:  # noqa: BLE001 - reported as a finding, logged with traceback
+        log.exception("rule %s crashed", rule.id)
+        return [
+            rule.finding(
+                ".changegate.yml",
+                None,
+                rule.id,
+                f"internal error in rule {rule.id}: {type(exc).__name__}: {exc}",
+                action=Action.WARN,
+            )
+        ]
+
+
+def approval_statuses(
+    policy: Policy,
+    view: FileView,
+    findings: list[Finding],
+    approvals: list[Approval],
+    directory: Directory,
+) -> list[ApprovalStatus]:
+    change = view.change
+    author = (change.forge, change.author) if change.author else None
+    statuses = []
+    asking = {f.rule for f in findings if f.action is Action.REQUIRE_APPROVAL}
+    for rule in policy.rules:
+        if rule.id not in asking or rule.approvers is None:
+            continue
+        counted = tally(
+            policy, rule.approvers, approvals, head=change.head, author=author, directory=directory
+        )
+        statuses.append(
+            ApprovalStatus(
+                rule=rule.id,
+                group=rule.approvers,
+                required=rule.min_approvals,
+                granted=len(counted.granted),
+                approvers=counted.granted,
+                ignored=counted.ignored,
+            )
+        )
+    return statuses
+
+
+def decide(findings: list[Finding], statuses: list[ApprovalStatus]) -> Decision:
+    if any(f.action is Action.BLOCK for f in findings):
+        return Decision.FAIL
+    if any(not s.satisfied for s in statuses):
+        return Decision.APPROVAL_REQUIRED
+    return Decision.PASS

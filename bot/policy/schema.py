@@ -1,0 +1,295 @@
+"""The policy file (version 1): pydantic models, loading with FILE:LINE:COL errors, JSON Schema.
+
+Validation happens in two passes over one YAML read: pydantic checks shapes and values,
+then cross-references (groups named by rules, duplicate ids) are checked here. Every
+error is mapped back to the composed YAML node it came from, so a user sees exactly where.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pathspec
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from bot.formats import yamldoc
+from bot.rules.base import RuleBase, StrictModel, check_globs, compile_globs
+from bot.rules.dependency_upgrade import DependencyMajorUpgradeRule
+from bot.rules.migration_playbook import MigrationPlaybookRule
+from bot.rules.prod_only import ProdOnlyChangeRule
+from bot.rules.shared_resource import SharedResourceRule
+from bot.rules.unpinned_image import UnpinnedImageRule
+from bot.rules.yaml_coercion import YamlVersionCoercionRule
+
+Rule = Annotated[
+    UnpinnedImageRule
+    | YamlVersionCoercionRule
+    | SharedResourceRule
+    | ProdOnlyChangeRule
+    | MigrationPlaybookRule
+    | DependencyMajorUpgradeRule,
+    Field(discriminator="kind"),
+]
+
+RULE_KINDS: tuple[type[RuleBase], ...] = (
+    UnpinnedImageRule,
+    YamlVersionCoercionRule,
+    SharedResourceRule,
+    ProdOnlyChangeRule,
+    MigrationPlaybookRule,
+    DependencyMajorUpgradeRule,
+)
+
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+
+
+def parse_duration(value: str | int | dt.timedelta) -> dt.timedelta:
+    """`4h`, `30m`, `1d12h`, or seconds as a number."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, int):
+        return dt.timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match or not any(match.groups()):
+        raise ValueError(f"bad duration {value!r}: write it like 30m, 4h or 2d")
+    weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+class Environment(StrictModel):
+    paths: list[str] = Field(min_length=1, description="gitignore-style globs of its files.")
+
+    @field_validator("paths")
+    @classmethod
+    def _valid_globs(cls, value: list[str]) -> list[str]:
+        return check_globs(value)
+
+
+class Group(StrictModel):
+    github: list[str] = Field(default_factory=list, description="Logins, or @org/team slugs.")
+    gitlab: list[str] = Field(default_factory=list, description="Usernames.")
+    slack: list[str] = Field(default_factory=list, description="User ids, or user-group ids.")
+    slack_channel: str | None = Field(
+        default=None, description="Channel for approval requests that name this group."
+    )
+
+    def members(self, system: str) -> list[str]:
+        return list(getattr(self, system, []))
+
+
+class Person(StrictModel):
+    """One human across systems, so an approval on GitHub and one in Slack are one person."""
+
+    name: str | None = None
+    github: str | None = None
+    gitlab: str | None = None
+    slack: str | None = None
+    email: str | None = None
+
+    def identities(self) -> list[tuple[str, str]]:
+        return [
+            (system, value.lower())
+            for system in ("github", "gitlab", "slack", "email")
+            if (value := getattr(self, system))
+        ]
+
+
+class DeployGate(StrictModel):
+    approvers: str = Field(description="Group whose members approve deploys here.")
+    min_approvals: int = Field(default=1, ge=1)
+    slack_channel: str | None = None
+    expires_after: str = Field(default="4h", description="How long a request stays open.")
+
+    @field_validator("expires_after")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def expires_after_delta(self) -> dt.timedelta:
+        return parse_duration(self.expires_after)
+
+
+class Policy(StrictModel):
+    """A changegate policy file, version 1."""
+
+    version: Literal[1]
+    environments: dict[str, Environment] = Field(default_factory=dict)
+    groups: dict[str, Group] = Field(default_factory=dict)
+    people: list[Person] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    deploys: dict[str, DeployGate] = Field(default_factory=dict)
+
+    @cached_property
+    def environment_specs(self) -> dict[str, pathspec.PathSpec]:
+        return {name: compile_globs(env.paths) for name, env in self.environments.items()}
+
+    def rule(self, rule_id: str) -> RuleBase | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+@dataclass(frozen=True)
+class PolicyProblem:
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class PolicyError(Exception):
+    """A policy that could not be loaded; str() is one `FILE:LINE:COL: message` per line."""
+
+    def __init__(self, problems: list[PolicyProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def load_policy_file(path: str | Path) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([PolicyProblem(str(path), 1, 1, f"cannot read policy: {exc}")]) from exc
+    return load_policy_text(text, str(path))
+
+
+def load_policy_text(text: str, filename: str = "<policy>") -> Policy:
+    """Parse and validate a policy; raise PolicyError naming the file, line and column."""
+    parsed = yamldoc.load_yaml(text)
+    if parsed.problem:
+        raise PolicyError([PolicyProblem(filename, parsed.problem_line or 1, 1, parsed.problem)])
+    if len(parsed.documents) != 1:
+        raise PolicyError(
+            [PolicyProblem(filename, 1, 1, "a policy file holds exactly one YAML document")]
+        )
+    root = parsed.documents[0]
+    locate = _Locator(filename, root)
+    problems = _duplicate_keys(root, locate)
+    if not isinstance(root, yamldoc.MappingNode):
+        problems.append(locate.at(root, "a policy file is a mapping with `version: 1` at the top"))
+        raise PolicyError(problems)
+    data = yaml.load(text, Loader=yamldoc._Loader)  # small and bomb-checked above
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(locate.pydantic_error(err) for err in exc.errors())
+        raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column))) from None
+    problems.extend(_cross_reference_problems(policy, locate))
+    if problems:
+        raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column)))
+    return policy
+
+
+def _duplicate_keys(root: yamldoc.Node, locate: _Locator) -> list[PolicyProblem]:
+    problems = []
+    for _path, node in yamldoc.walk(root):
+        seen: set[str] = set()
+        for name, key_node, _value in yamldoc.items(node):
+            if name in seen:
+                problems.append(locate.at(key_node, f"duplicate key {name!r}"))
+            seen.add(name)
+    return problems
+
+
+def _cross_reference_problems(policy: Policy, locate: _Locator) -> list[PolicyProblem]:
+    problems = []
+    seen_ids: set[str] = set()
+    for index, rule in enumerate(policy.rules):
+        if rule.id in seen_ids:
+            problems.append(locate.loc(("rules", index, "id"), f"duplicate rule id {rule.id!r}"))
+        seen_ids.add(rule.id)
+        if rule.approvers is not None and rule.approvers not in policy.groups:
+            problems.append(
+                locate.loc(
+                    ("rules", index, "approvers"), f"undefined group {rule.approvers!r}"
+                )
+            )
+        if rule.action == "require-approval" and rule.approvers is None:
+            problems.append(
+                locate.loc(
+                    ("rules", index), f"rule {rule.id!r} requires approval but names no approvers"
+                )
+            )
+    for env, gate in policy.deploys.items():
+        if gate.approvers not in policy.groups:
+            problems.append(
+                locate.loc(("deploys", env, "approvers"), f"undefined group {gate.approvers!r}")
+            )
+    return problems
+
+
+class _Locator:
+    """Maps a pydantic error location back to the YAML node it came from."""
+
+    def __init__(self, filename: str, root: yamldoc.Node) -> None:
+        self.filename = filename
+        self.root = root
+
+    def at(self, node: yamldoc.Node, message: str) -> PolicyProblem:
+        return PolicyProblem(
+            self.filename, yamldoc.line_of(node), yamldoc.column_of(node), message
+        )
+
+    def find(self, loc: tuple[Any, ...]) -> tuple[yamldoc.Node, yamldoc.Node | None]:
+        """(deepest node reached, key node of the last mapping step)."""
+        node, key_node = self.root, None
+        for part in loc:
+            if isinstance(node, yamldoc.MappingNode) and isinstance(part, str):
+                hit = next(((k, v) for name, k, v in yamldoc.items(node) if name == part), None)
+                if hit is None:
+                    continue  # a discriminator tag or a model name: not in the YAML
+                key_node, node = hit
+            elif isinstance(node, yamldoc.SequenceNode) and isinstance(part, int):
+                if part < len(node.value):
+                    node, key_node = node.value[part], None
+            # anything else names a union member, not a place in the file
+        return node, key_node
+
+    def loc(self, loc: tuple[Any, ...], message: str) -> PolicyProblem:
+        node, _ = self.find(loc)
+        return self.at(node, message)
+
+    def pydantic_error(self, err: Any) -> PolicyProblem:
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        node, key_node = self.find(loc)
+        where = ".".join(str(p) for p in loc if not _is_union_tag(p))
+        if kind == "extra_forbidden":
+            return self.at(key_node or node, f"unknown key {loc[-1]!r} in {_parent(where)}")
+        if kind == "missing":
+            return self.at(node, f"missing key {loc[-1]!r} in {_parent(where)}")
+        if kind == "union_tag_invalid":
+            kind_node = yamldoc.get(node, "kind") or node
+            expected = ", ".join(r.kind_name() for r in RULE_KINDS)
+            found = yamldoc.scalar(kind_node)
+            return self.at(kind_node, f"unknown rule kind {found!r} (one of: {expected})")
+        if kind == "union_tag_not_found":
+            return self.at(node, "a rule needs a `kind`")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return self.at(node, f"{where}: {message}" if where else message)
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and any(part == r.kind_name() for r in RULE_KINDS)
+
+
+def _parent(where: str) -> str:
+    parent = where.rpartition(".")[0]
+    return parent or "the policy"
+
+
+def policy_json_schema() -> dict[str, Any]:
+    schema = Policy.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "changegate policy (version 1)"
+    return schema

@@ -1,0 +1,122 @@
+"""What every rule kind shares: its YAML fields, the context it runs in, and findings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar
+
+import pathspec
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.change import Action, ChangedFile, FileView, Finding
+
+
+class StrictModel(BaseModel):
+    """Policy models refuse unknown keys: a typo must be an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def compile_globs(patterns: Iterable[str]) -> pathspec.PathSpec:
+    """gitignore-style globs, the one way paths are matched everywhere."""
+    return pathspec.PathSpec.from_lines("gitwildmatch", list(patterns))
+
+
+def check_globs(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        if not pattern.strip():
+            raise ValueError("an empty glob matches nothing")
+        try:
+            compile_globs([pattern])
+        except Exception as exc:  # pathspec raises several types
+            raise ValueError(f"bad glob {pattern!r}: {exc}") from exc
+    return patterns
+
+
+@dataclass
+class RuleContext:
+    """Everything a rule may look at. No forge, no database, no network."""
+
+    view: FileView
+    environments: dict[str, pathspec.PathSpec] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return self.view.change.description
+
+    def environment_of(self, path: str) -> list[str]:
+        """Names of the environments whose paths match `path`."""
+        return [name for name, spec in self.environments.items() if spec.match_file(path)]
+
+
+class RuleBase(StrictModel):
+    id: str = Field(min_length=1, description="Unique; shown in every finding.")
+    action: Action = Field(description="block | require-approval | warn")
+    paths: list[str] = Field(
+        default_factory=lambda: ["**"],
+        description="gitignore-style globs of the files the rule looks at; default all files.",
+    )
+    approvers: str | None = Field(
+        default=None, description="Group whose members may approve (require-approval)."
+    )
+    min_approvals: int = Field(default=1, ge=1, description="Distinct approvers needed.")
+    slack_channel: str | None = Field(
+        default=None, description="Slack channel id for approval requests of this rule."
+    )
+
+    #: True for kinds that judge file contents alone (they also run under `scan`).
+    reads_contents: ClassVar[bool] = False
+
+    @field_validator("paths")
+    @classmethod
+    def _valid_globs(cls, value: list[str]) -> list[str]:
+        return check_globs(value)
+
+    @cached_property
+    def path_spec(self) -> pathspec.PathSpec:
+        return compile_globs(self.paths)
+
+    def applies_to(self, path: str) -> bool:
+        return self.path_spec.match_file(path)
+
+    def changed_files(self, ctx: RuleContext) -> list[ChangedFile]:
+        """Changed files under the rule's `paths` that exist at head."""
+        return [
+            f for f in ctx.view.changed_files() if f.exists_at_head and self.applies_to(f.path)
+        ]
+
+    def check(self, ctx: RuleContext) -> list[Finding]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def finding(
+        self,
+        path: str,
+        line: int | None,
+        subject: str,
+        message: str,
+        *,
+        action: Action | None = None,
+        column: int | None = None,
+    ) -> Finding:
+        """A finding of this rule; `action` only ever softens the rule's own (to warn)."""
+        return Finding(
+            path=path,
+            line=line,
+            rule=self.id,
+            kind=self.kind_name(),
+            action=action or self.action,
+            subject=subject,
+            message=message,
+            column=column,
+        )
+
+    def unreadable(self, path: str, reason: str, line: int | None = None) -> Finding:
+        """The `warn` a rule gives for a file it could not read; the rest is still checked."""
+        return self.finding(path, line, path, f"could not check: {reason}", action=Action.WARN)
+
+    @classmethod
+    def kind_name(cls) -> str:
+        kind_field = cls.model_fields["kind"]
+        return str(kind_field.default)

@@ -1,0 +1,64 @@
+"""A view over files held in memory: the base for tests and for forge adapters' caches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.change import Change, ChangedFile, FileStatus, FileView
+
+
+class MemoryView(FileView):
+    """Head (and optionally base) trees as {path: bytes}; changed files derived by comparison.
+
+    With `base=None` it behaves like a scan: every head file is "added" and there is no base.
+    """
+
+    def __init__(
+        self,
+        head: Mapping[str, bytes | str],
+        base: Mapping[str, bytes | str] | None = None,
+        *,
+        description: str = "",
+        author: str | None = None,
+        forge: str = "git",
+        repo: str = "local",
+    ) -> None:
+        super().__init__(
+            Change(
+                repo=repo,
+                base="base" if base is not None else None,
+                head="head",
+                forge=forge,
+                author=author,
+                description=description,
+            )
+        )
+        self._head = {p: _bytes(c) for p, c in head.items()}
+        self._base = {p: _bytes(c) for p, c in base.items()} if base is not None else None
+
+    def changed_files(self) -> list[ChangedFile]:
+        if self._base is None:
+            return [ChangedFile(p, FileStatus.ADDED) for p in sorted(self._head)]
+        out = []
+        for path in sorted(set(self._head) | set(self._base)):
+            before, after = self._base.get(path), self._head.get(path)
+            if before == after:
+                continue
+            if before is None:
+                out.append(ChangedFile(path, FileStatus.ADDED))
+            elif after is None:
+                out.append(ChangedFile(path, FileStatus.DELETED))
+            else:
+                out.append(ChangedFile(path, FileStatus.MODIFIED))
+        return out
+
+    def read(self, path: str, rev: str = "head") -> bytes | None:
+        tree = self._head if rev == "head" else self._base
+        return None if tree is None else tree.get(path)
+
+    def head_paths(self) -> list[str]:
+        return sorted(self._head)
+
+
+def _bytes(content: bytes | str) -> bytes:
+    return content.encode("utf-8") if isinstance(content, str) else content
