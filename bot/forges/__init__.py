@@ -1,0 +1,76 @@
+"""The Forge seam: what the worker and governor need from GitHub or GitLab, nothing more.
+
+A forge turns a stored delivery into a forge-neutral `Change` (or says why it is ignored),
+gives a `FileView` of that change read through its API, and publishes the verdict. Rules
+never see a forge; forges never see a rule. A forge that is not configured is absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.change import Approval, Change, FileView, Verdict
+from bot.policy.approvers import Directory
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook delivery as stored in the inbox."""
+
+    id: str  # the forge's delivery id (X-GitHub-Delivery, Idempotency-Key, ...)
+    forge: str  # "github" | "gitlab" | "slack"
+    event: str  # X-GitHub-Event / X-Gitlab-Event / slack payload type
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a delivery asks for, once parsed by its forge.
+
+    `subject` serializes work: two deliveries with the same subject (one pull request,
+    one branch) are never processed at the same time.
+    """
+
+    action: str  # "evaluate" | "ignore" | forge-specific actions such as "deployment-gate"
+    subject: str = ""  # e.g. "github:acme/app#12"
+    change: Change | None = None
+    reason: str = ""  # why ignored, for logs and the inbox record
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Forge(Protocol):
+    name: str
+
+    def subject_of(self, delivery: Delivery) -> str:
+        """The serialization key of a delivery, read cheaply from its payload."""
+        ...
+
+    def parse(self, delivery: Delivery) -> Work:
+        """Turn a payload into work, asking the API for what the payload lacks (current head)."""
+        ...
+
+    def view(self, change: Change) -> FileView:
+        """The change's files, read lazily through the API and cached by blob id."""
+        ...
+
+    def repository_policy(self, change: Change) -> str | None:
+        """`.changegate.yml` from the repository's default branch (never from the change)."""
+        ...
+
+    def approvals(self, change: Change) -> list[Approval]:
+        """Approvals given on the forge itself (approving reviews, MR approvals)."""
+        ...
+
+    def directory(self, entries: list[str]) -> Directory:
+        """Members of the team slugs named in the policy's groups."""
+        ...
+
+    def start(self, change: Change, details_url: str) -> None:
+        """Tell the forge a check is running (check run in_progress / status running)."""
+        ...
+
+    def publish(self, change: Change, verdict: Verdict, details_url: str) -> None:
+        """Post the verdict: check run + annotations, or commit status + MR note."""
+        ...
