@@ -163,8 +163,14 @@ def load_policy_file(path: str | Path) -> Policy:
     return load_policy_text(text, str(path))
 
 
-def load_policy_text(text: str, filename: str = "<policy>") -> Policy:
-    """Parse and validate a policy; raise PolicyError naming the file, line and column."""
+def load_policy_text(
+    text: str, filename: str = "<policy>", *, known_groups: frozenset[str] = frozenset()
+) -> Policy:
+    """Parse and validate a policy; raise PolicyError naming the file, line and column.
+
+    `known_groups` are groups defined elsewhere (the admin policy, for a repository's
+    `.changegate.yml`) that rules may name.
+    """
     parsed = yamldoc.load_yaml(text)
     if parsed.problem:
         raise PolicyError([PolicyProblem(filename, parsed.problem_line or 1, 1, parsed.problem)])
@@ -184,7 +190,7 @@ def load_policy_text(text: str, filename: str = "<policy>") -> Policy:
     except ValidationError as exc:
         problems.extend(locate.pydantic_error(err) for err in exc.errors())
         raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column))) from None
-    problems.extend(_cross_reference_problems(policy, locate))
+    problems.extend(_cross_reference_problems(policy, locate, known_groups))
     if problems:
         raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column)))
     return policy
@@ -201,14 +207,17 @@ def _duplicate_keys(root: yamldoc.Node, locate: _Locator) -> list[PolicyProblem]
     return problems
 
 
-def _cross_reference_problems(policy: Policy, locate: _Locator) -> list[PolicyProblem]:
+def _cross_reference_problems(
+    policy: Policy, locate: _Locator, known_groups: frozenset[str]
+) -> list[PolicyProblem]:
     problems = []
+    groups = set(policy.groups) | known_groups
     seen_ids: set[str] = set()
     for index, rule in enumerate(policy.rules):
         if rule.id in seen_ids:
             problems.append(locate.loc(("rules", index, "id"), f"duplicate rule id {rule.id!r}"))
         seen_ids.add(rule.id)
-        if rule.approvers is not None and rule.approvers not in policy.groups:
+        if rule.approvers is not None and rule.approvers not in groups:
             problems.append(
                 locate.loc(
                     ("rules", index, "approvers"), f"undefined group {rule.approvers!r}"
@@ -221,7 +230,7 @@ def _cross_reference_problems(policy: Policy, locate: _Locator) -> list[PolicyPr
                 )
             )
     for env, gate in policy.deploys.items():
-        if gate.approvers not in policy.groups:
+        if gate.approvers not in groups:
             problems.append(
                 locate.loc(("deploys", env, "approvers"), f"undefined group {gate.approvers!r}")
             )

@@ -1,0 +1,238 @@
+"""`changegate …`: check, scan, policy, serve, worker, db, inbox.
+
+Exit codes (SPEC.md): 0 pass; 1 fail or approval_required; 2 a usage, policy or
+configuration error, with a message that names the file and line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.change import Decision, FileView, Verdict
+from bot.policy.schema import Policy, PolicyError, load_policy_file, load_policy_text
+
+EXIT_PASS, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as `changegate: …`, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="changegate",
+        description="Change governance: check changes against policy, gate merges and deploys.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    formats = ["text", "json", "sarif"]
+
+    check = sub.add_parser("check", help="check a git range against the policy")
+    check.add_argument("--repo", default=".", help="git repository (default: .)")
+    check.add_argument("--base", required=True, help="base revision")
+    check.add_argument("--head", required=True, help="head revision")
+    check.add_argument("--policy", help="policy file (default: .changegate.yml at base, "
+                       "else the bundled policy)")
+    desc = check.add_mutually_exclusive_group()
+    desc.add_argument("--description", help="the change's description (PR/MR body)")
+    desc.add_argument("--description-file", help="read the description from a file")
+    check.add_argument("--format", choices=formats, default="text")
+
+    scan = sub.add_parser("scan", help="check files' contents (no change rules)")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--policy", help="policy file (default: ./.changegate.yml, "
+                      "else the bundled policy)")
+    scan.add_argument("--format", choices=formats, default="text")
+
+    policy = sub.add_parser("policy", help="validate a policy or print its JSON Schema")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    validate = policy_sub.add_parser("validate", help="validate a policy file")
+    validate.add_argument("file")
+    policy_sub.add_parser("schema", help="print the policy file's JSON Schema")
+
+    serve = sub.add_parser("serve", help="run the webhook server (and in-process workers)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    sub.add_parser("worker", help="run workers without the HTTP server")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="migrate the database to the current schema")
+
+    inbox = sub.add_parser("inbox", help="the durable delivery inbox")
+    inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
+    requeue = inbox_sub.add_parser("requeue", help="re-queue dead-lettered deliveries")
+    requeue.add_argument("delivery_id", nargs="?", help="one delivery (default: all dead ones)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        handler = _HANDLERS[args.command]
+        return handler(args)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    except UsageError as exc:
+        print(f"changegate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# -- check / scan ----------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bot.policy.evaluate import evaluate
+    from bot.policy.sources import REPOSITORY_POLICY, bundled_policy_path
+    from bot.views.git import GitError, GitView
+
+    description = args.description or ""
+    if args.description_file:
+        description = _read_text(args.description_file)
+    try:
+        view = GitView(args.repo, args.base, args.head, description=description)
+    except GitError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if args.policy:
+            policy = load_policy_file(_existing(args.policy))
+        else:
+            # The base revision's copy: a change never governs itself.
+            base_copy = view.read_at(view.change.base or view.merge_base, REPOSITORY_POLICY)
+            if base_copy is not None:
+                name = f"{REPOSITORY_POLICY}@{(view.change.base or '')[:12]}"
+                policy = load_policy_text(base_copy.decode("utf-8", "replace"), name)
+            else:
+                policy = load_policy_file(bundled_policy_path())
+        verdict = evaluate(policy, view)
+    finally:
+        view.close()
+    return _emit(verdict, args.format, with_range=True)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from bot.policy.evaluate import evaluate
+    from bot.policy.sources import REPOSITORY_POLICY, bundled_policy_path
+    from bot.views.directory import DirectoryView
+
+    for path in args.paths:
+        if not Path(path).exists():
+            raise UsageError(f"{path}: no such file or directory")
+    if args.policy:
+        policy_path = _existing(args.policy)
+    elif Path(REPOSITORY_POLICY).is_file():
+        policy_path = Path(REPOSITORY_POLICY)
+    else:
+        policy_path = bundled_policy_path()
+    policy = load_policy_file(policy_path)
+    view: FileView = DirectoryView(args.paths)
+    verdict = evaluate(_contents_only(policy), view)
+    return _emit(verdict, args.format, with_range=False)
+
+
+def _contents_only(policy: Policy) -> Policy:
+    return policy.model_copy(update={"rules": [r for r in policy.rules if r.reads_contents]})
+
+
+def _emit(verdict: Verdict, fmt: str, *, with_range: bool) -> int:
+    from bot.report import render
+
+    color = fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    print(render(verdict, fmt, color=color, with_range=with_range))
+    return EXIT_PASS if verdict.decision is Decision.PASS else EXIT_FINDINGS
+
+
+# -- policy ----------------------------------------------------------------------------
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from bot.policy.schema import policy_json_schema
+
+    if args.policy_command == "schema":
+        print(json.dumps(policy_json_schema(), indent=2))
+        return EXIT_PASS
+    policy = load_policy_file(_existing(args.file))
+    print(f"{args.file}: ok ({len(policy.rules)} rules, {len(policy.groups)} groups, "
+          f"{len(policy.environments)} environments)")
+    return EXIT_PASS
+
+
+# -- server side -----------------------------------------------------------------------
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise UsageError(f"bad settings: {exc}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import serve
+
+    serve(_settings(), args.host, args.port)
+    return EXIT_PASS
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.worker import run_workers
+
+    run_workers(_settings())
+    return EXIT_PASS
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from bot.store import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print(f"database at {settings.database_url} is up to date")
+    return EXIT_PASS
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    from bot.inbox import requeue_dead
+    from bot.store import make_engine
+
+    settings = _settings()
+    count = requeue_dead(make_engine(settings.database_url), args.delivery_id)
+    print(f"re-queued {count} dead deliver{'y' if count == 1 else 'ies'}")
+    return EXIT_PASS
+
+
+def _existing(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{path}: no such file")
+    return p
+
+
+def _read_text(path: str) -> str:
+    try:
+        return _existing(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+_HANDLERS = {
+    "check": cmd_check,
+    "scan": cmd_scan,
+    "policy": cmd_policy,
+    "serve": cmd_serve,
+    "worker": cmd_worker,
+    "db": cmd_db,
+    "inbox": cmd_inbox,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""The server's effective policy: the admin's, which a repository may only tighten.
+
+A repository's `.changegate.yml` (from its default branch, never from the change under
+review) may add environments, groups, rules and deploy gates of its own, and make an admin
+rule's action stricter. It can never loosen, remove or redefine what the admin wrote, and
+it cannot declare `people:` (that would let a repository claim someone else's identity).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.change import Action
+from bot.policy.schema import Policy, PolicyError, load_policy_text
+from bot.rules.base import RuleBase
+
+log = logging.getLogger(__name__)
+
+STRICTNESS = {Action.WARN: 0, Action.REQUIRE_APPROVAL: 1, Action.BLOCK: 2}
+
+
+def merge_policies(
+    admin: Policy, repo_text: str | None, filename: str = ".changegate.yml"
+) -> Policy:
+    """Admin policy plus what the repository policy may add. An invalid repository policy
+    is logged and ignored: the admin policy still governs."""
+    if not repo_text:
+        return admin
+    try:
+        repo = load_policy_text(repo_text, filename, known_groups=frozenset(admin.groups))
+    except PolicyError as exc:
+        log.warning("ignoring repository policy %s: %s", filename, exc)
+        return admin
+    return combine(admin, repo)
+
+
+def combine(admin: Policy, repo: Policy) -> Policy:
+    rules: list[RuleBase] = []
+    repo_rules = {r.id: r for r in repo.rules}
+    for rule in admin.rules:
+        mine = repo_rules.pop(rule.id, None)
+        if mine is not None and mine.kind_name() == rule.kind_name():
+            if STRICTNESS[mine.action] > STRICTNESS[rule.action]:
+                approvers = rule.approvers or mine.approvers
+                rule = rule.model_copy(update={"action": mine.action, "approvers": approvers})
+        rules.append(rule)
+    rules.extend(repo_rules.values())
+    deploys = dict(repo.deploys)
+    for env, gate in admin.deploys.items():
+        theirs = deploys.get(env)
+        if theirs is not None and theirs.min_approvals > gate.min_approvals:
+            gate = gate.model_copy(update={"min_approvals": theirs.min_approvals})
+        deploys[env] = gate
+    return Policy(
+        version=1,
+        environments={**repo.environments, **admin.environments},
+        groups={**repo.groups, **admin.groups},
+        people=admin.people,
+        rules=rules,  # type: ignore[arg-type]
+        deploys=deploys,
+    )
