@@ -21,7 +21,7 @@ class StrictModel(BaseModel):
 
 def compile_globs(patterns: Iterable[str]) -> pathspec.PathSpec:
     """gitignore-style globs, the one way paths are matched everywhere."""
-    return pathspec.PathSpec.from_lines("gitwildmatch", list(patterns))
+    return pathspec.PathSpec.from_lines("gitignore", list(patterns))
 
 
 def check_globs(patterns: list[str]) -> list[str]:

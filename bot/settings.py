@@ -1,0 +1,95 @@
+"""Server settings: `CHANGEGATE_*` environment variables or a `.env` file.
+
+Built by the app factory and the CLI, never at import time, so tests and several servers
+in one process can each hold their own. A forge whose settings are unset is off, not
+half-working; the `*_enabled` properties say which are on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///changegate.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHANGEGATE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    policy: Path = Path("policies/default.yml")
+    public_url: str = "http://127.0.0.1:8000"
+
+    github_app_id: str | None = None
+    github_private_key_path: Path | None = None
+    github_webhook_secret: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+
+    gitlab_url: str | None = None
+    gitlab_token: SecretStr | None = None
+    gitlab_webhook_secret: SecretStr | None = None
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # -- operations -------------------------------------------------------------------
+    worker_count: int = Field(default=2, ge=0, description="In-process workers of `serve`.")
+    lease_seconds: float = Field(default=300.0, gt=0, description="Claim lease; renewed while busy.")
+    max_attempts: int = Field(default=8, ge=1, description="Attempts before dead-lettering.")
+    backoff_base_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=600.0, ge=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0, description="Idle worker poll.")
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    policy_reload_seconds: float = Field(default=5.0, ge=0, description="0: never reload.")
+
+    @property
+    def github_enabled(self) -> bool:
+        return bool(
+            self.github_app_id and self.github_private_key_path and self.github_webhook_secret
+        )
+
+    @property
+    def gitlab_enabled(self) -> bool:
+        return bool(self.gitlab_url and self.gitlab_token and self.gitlab_webhook_secret)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def summary(self) -> dict[str, str]:
+        """What is on and off, for the start-up log line (never a secret)."""
+        return {
+            "database": _redact_url(self.database_url),
+            "policy": str(self.policy),
+            "public_url": self.public_url,
+            "github": f"on ({self.github_api_url})" if self.github_enabled else "off",
+            "gitlab": f"on ({self.gitlab_url})" if self.gitlab_enabled else "off",
+            "slack": "on" if self.slack_enabled else "off",
+            "workers": str(self.worker_count),
+        }
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """The plain value of an optional secret setting."""
+    return value.get_secret_value() if value is not None else None
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a bad URL is reported later, by the engine
+        return "<unparsable database url>"

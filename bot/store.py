@@ -1,0 +1,313 @@
+"""The database: SQLModel tables, the engine factory, and schema version checks.
+
+Alembic owns the schema (`alembic/`, `changegate db upgrade`); the models here are what the
+migrations must match, and a test checks that they do. Times are naive UTC everywhere, so
+SQLite and PostgreSQL compare them the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from pathlib import Path
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlmodel import Field, SQLModel
+
+from bot.change import Verdict
+
+# -- tables -----------------------------------------------------------------------------
+
+
+class DeliveryRecord(SQLModel, table=True):
+    """One webhook delivery in the inbox; its id is `forge:delivery-id`."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.Index("ix_deliveries_claim", "state", "available_at"),
+        sa.Index("ix_deliveries_subject_state", "subject", "state"),
+    )
+
+    id: str = Field(sa_column=sa.Column(sa.String(300), primary_key=True))
+    forge: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    delivery_id: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    event: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    headers: dict[str, str] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    subject: str = Field(default="", sa_column=sa.Column(sa.String(500), nullable=False))
+    state: str = Field(default="queued", sa_column=sa.Column(sa.String(20), nullable=False))
+    attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
+    available_at: dt.datetime = Field(sa_column=sa.Column(sa.DateTime, nullable=False))
+    lease_until: dt.datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime))
+    leased_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    received_at: dt.datetime = Field(sa_column=sa.Column(sa.DateTime, nullable=False))
+    processed_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime))
+
+
+class EvaluationRecord(SQLModel, table=True):
+    """A verdict as published; `token` makes the details page URL unguessable."""
+
+    __tablename__ = "evaluations"
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    )
+    token: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    forge: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    subject: str = Field(sa_column=sa.Column(sa.String(500), nullable=False, index=True))
+    repo: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    number: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    base_sha: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    head_sha: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    decision: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    verdict: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    delivery_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(300)))
+    created_at: dt.datetime = Field(sa_column=sa.Column(sa.DateTime, nullable=False))
+
+
+class SubjectHead(SQLModel, table=True):
+    """The newest head commit seen per subject, so a stale delivery never overwrites it."""
+
+    __tablename__ = "subject_heads"
+
+    subject: str = Field(sa_column=sa.Column(sa.String(500), primary_key=True))
+    head_sha: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    received_at: dt.datetime = Field(sa_column=sa.Column(sa.DateTime, nullable=False))
+    updated_at: dt.datetime = Field(sa_column=sa.Column(sa.DateTime, nullable=False))
+
+
+metadata = SQLModel.metadata
+deliveries = cast(sa.Table, DeliveryRecord.__table__)  # type: ignore[attr-defined]
+evaluations = cast(sa.Table, EvaluationRecord.__table__)  # type: ignore[attr-defined]
+subject_heads = cast(sa.Table, SubjectHead.__table__)  # type: ignore[attr-defined]
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: what every timestamp column holds."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# -- engine ----------------------------------------------------------------------------
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3, the driver we ship."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine with the settings each backend needs for a concurrent inbox.
+
+    SQLite: WAL (readers never block the writer), a busy timeout instead of instant
+    "database is locked", foreign keys on, and transactions that begin IMMEDIATE so a
+    read-then-write transaction (a claim) takes the write lock up front and cannot deadlock
+    with another. Read-only work can pass `execution_options(sqlite_deferred=True)`.
+    """
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=30,
+        )
+        _sqlite_tuning(engine)
+        return engine
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _sqlite_tuning(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        deferred = conn.get_execution_options().get("sqlite_deferred", False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def ping(engine: Engine) -> None:
+    """Raise if the database cannot be reached."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+# -- schema version --------------------------------------------------------------------
+
+
+class SchemaError(Exception):
+    """The database schema is not at the version this code needs."""
+
+
+def alembic_dir() -> Path:
+    """Where the migrations live: packaged inside `bot/`, or the repository's `alembic/`."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "alembic", here.parent / "alembic"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise SchemaError("alembic migrations not found next to the bot package")
+
+
+def alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(alembic_dir()))
+    cfg.attributes["database_url"] = normalize_url(database_url)
+    return cfg
+
+
+def upgrade(database_url: str) -> None:
+    """Bring the database to the newest schema (`changegate db upgrade`)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), "head")
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def is_empty(engine: Engine) -> bool:
+    """No tables at all: a database nobody has used yet."""
+    return not sa.inspect(engine).get_table_names()
+
+
+def ensure_current(engine: Engine, database_url: str, *, auto_upgrade_fresh_sqlite: bool) -> str:
+    """Refuse a database that is behind; create the schema of a brand-new SQLite file.
+
+    Why the exception: with no settings at all, `changegate serve` runs on an embedded
+    SQLite file that it creates itself; asking a first-time user to run `db upgrade` first
+    would be friction with no benefit. Only an *empty* SQLite database is upgraded
+    automatically. A SQLite file that already holds data, and every PostgreSQL database
+    (shared by many processes, migrated by an operator), must be upgraded explicitly.
+    Returns what happened, for the start-up log.
+    """
+    head = head_revision()
+    current = current_revision(engine)
+    if current == head:
+        return f"schema at {head}"
+    if auto_upgrade_fresh_sqlite and engine.dialect.name == "sqlite" and is_empty(engine):
+        upgrade(database_url)
+        return f"new SQLite database created at schema {head}"
+    raise SchemaError(
+        f"database schema is at {current or 'nothing (empty database)'}, this version needs "
+        f"{head}: run `changegate db upgrade` (with the same CHANGEGATE_DATABASE_URL)"
+    )
+
+
+# -- evaluations and subject heads -----------------------------------------------------
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def claim_head(engine: Engine, subject: str, head_sha: str, received_at: dt.datetime) -> bool:
+    """Record `head_sha` as the subject's newest head unless a later delivery saw another.
+
+    Returns False when the delivery is stale: a delivery received after this one already
+    recorded a different head. Deliveries of one subject are never processed at the same
+    time (the inbox sees to it), so read-then-write here needs no further locking.
+    """
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(subject_heads.c.head_sha, subject_heads.c.received_at).where(
+                subject_heads.c.subject == subject
+            )
+        ).first()
+        if row is None:
+            conn.execute(
+                sa.insert(subject_heads).values(
+                    subject=subject, head_sha=head_sha, received_at=received_at, updated_at=now
+                )
+            )
+            return True
+        if row.head_sha != head_sha and row.received_at > received_at:
+            return False
+        conn.execute(
+            sa.update(subject_heads)
+            .where(subject_heads.c.subject == subject)
+            .values(head_sha=head_sha, received_at=max(received_at, row.received_at), updated_at=now)
+        )
+        return True
+
+
+def save_evaluation(
+    engine: Engine,
+    *,
+    token: str,
+    forge: str,
+    subject: str,
+    repo: str,
+    number: int | None,
+    verdict: Verdict,
+    delivery_id: str | None,
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(evaluations).values(
+                token=token,
+                forge=forge,
+                subject=subject,
+                repo=repo,
+                number=number,
+                base_sha=verdict.base,
+                head_sha=verdict.head or "",
+                decision=str(verdict.decision),
+                verdict=json.loads(json.dumps(verdict.as_dict())),
+                delivery_id=delivery_id,
+                created_at=utcnow(),
+            )
+        )
+
+
+def evaluation_by_token(engine: Engine, token: str) -> dict[str, Any] | None:
+    """The evaluation behind a details page URL, or None."""
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+        row = conn.execute(sa.select(evaluations).where(evaluations.c.token == token)).first()
+    return dict(row._mapping) if row is not None else None
