@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--repo", default=".", help="git repository (default: .)")
     check.add_argument("--base", required=True, help="base revision")
     check.add_argument("--head", required=True, help="head revision")
-    check.add_argument("--policy", help="policy file (default: .changegate.yml at base, "
-                       "else the bundled policy)")
+    check.add_argument(
+        "--policy", help="policy file (default: .changegate.yml at base, else the bundled policy)"
+    )
     desc = check.add_mutually_exclusive_group()
     desc.add_argument("--description", help="the change's description (PR/MR body)")
     desc.add_argument("--description-file", help="read the description from a file")
@@ -44,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="check files' contents (no change rules)")
     scan.add_argument("paths", nargs="+", metavar="PATH")
-    scan.add_argument("--policy", help="policy file (default: ./.changegate.yml, "
-                      "else the bundled policy)")
+    scan.add_argument(
+        "--policy", help="policy file (default: ./.changegate.yml, else the bundled policy)"
+    )
     scan.add_argument("--format", choices=formats, default="text")
 
     policy = sub.add_parser("policy", help="validate a policy or print its JSON Schema")
@@ -158,15 +160,17 @@ def cmd_policy(args: argparse.Namespace) -> int:
         print(json.dumps(policy_json_schema(), indent=2))
         return EXIT_PASS
     policy = load_policy_file(_existing(args.file))
-    print(f"{args.file}: ok ({len(policy.rules)} rules, {len(policy.groups)} groups, "
-          f"{len(policy.environments)} environments)")
+    print(
+        f"{args.file}: ok ({len(policy.rules)} rules, {len(policy.groups)} groups, "
+        f"{len(policy.environments)} environments)"
+    )
     return EXIT_PASS
 
 
 # -- server side -----------------------------------------------------------------------
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings():  # noqa: ANN202 - imported lazily
     from pydantic import ValidationError
 
     from bot.settings import Settings

@@ -42,7 +42,11 @@ def to_json(verdict: Verdict, *, with_range: bool = True) -> str:
 
 _COLORS = {"red": "31", "yellow": "33", "green": "32", "dim": "2", "bold": "1"}
 _ACTION_COLOR = {Action.BLOCK: "red", Action.REQUIRE_APPROVAL: "yellow", Action.WARN: "dim"}
-_DECISION_COLOR = {Decision.PASS: "green", Decision.FAIL: "red", Decision.APPROVAL_REQUIRED: "yellow"}
+_DECISION_COLOR = {
+    Decision.PASS: "green",
+    Decision.FAIL: "red",
+    Decision.APPROVAL_REQUIRED: "yellow",
+}
 
 
 def to_text(verdict: Verdict, *, color: bool = False) -> str:
@@ -171,10 +175,7 @@ def markdown_summary(
 
 
 def _approval_line(status: ApprovalStatus, who: dict[str, list[str]] | None) -> str:
-    line = (
-        f"- **{status.rule}**: {status.granted} of {status.required} from group "
-        f"`{status.group}`"
-    )
+    line = f"- **{status.rule}**: {status.granted} of {status.required} from group `{status.group}`"
     members = (who or {}).get(status.group)
     if members:
         line += " — can approve: " + ", ".join(members)

@@ -29,7 +29,10 @@ class GitRepo:
             "GIT_CONFIG_NOSYSTEM": "1",
         }
         return subprocess.run(
-            ["git", "-C", str(self.path), *args], check=True, capture_output=True, text=True,
+            ["git", "-C", str(self.path), *args],
+            check=True,
+            capture_output=True,
+            text=True,
             env=env,
         ).stdout.strip()
 

@@ -39,10 +39,14 @@ def combine(admin: Policy, repo: Policy) -> Policy:
     repo_rules = {r.id: r for r in repo.rules}
     for rule in admin.rules:
         mine = repo_rules.pop(rule.id, None)
-        if mine is not None and mine.kind_name() == rule.kind_name():
-            if STRICTNESS[mine.action] > STRICTNESS[rule.action]:
-                approvers = rule.approvers or mine.approvers
-                rule = rule.model_copy(update={"action": mine.action, "approvers": approvers})
+        tightens = (
+            mine is not None
+            and mine.kind_name() == rule.kind_name()
+            and STRICTNESS[mine.action] > STRICTNESS[rule.action]
+        )
+        if mine is not None and tightens:
+            approvers = rule.approvers or mine.approvers
+            rule = rule.model_copy(update={"action": mine.action, "approvers": approvers})
         rules.append(rule)
     rules.extend(repo_rules.values())
     deploys = dict(repo.deploys)

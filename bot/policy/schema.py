@@ -46,7 +46,9 @@ RULE_KINDS: tuple[type[RuleBase], ...] = (
     DependencyMajorUpgradeRule,
 )
 
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+_DURATION = re.compile(
+    r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$"
+)
 
 
 def parse_duration(value: str | int | dt.timedelta) -> dt.timedelta:
@@ -219,9 +221,7 @@ def _cross_reference_problems(
         seen_ids.add(rule.id)
         if rule.approvers is not None and rule.approvers not in groups:
             problems.append(
-                locate.loc(
-                    ("rules", index, "approvers"), f"undefined group {rule.approvers!r}"
-                )
+                locate.loc(("rules", index, "approvers"), f"undefined group {rule.approvers!r}")
             )
         if rule.action == "require-approval" and rule.approvers is None:
             problems.append(
@@ -245,9 +245,7 @@ class _Locator:
         self.root = root
 
     def at(self, node: yamldoc.Node, message: str) -> PolicyProblem:
-        return PolicyProblem(
-            self.filename, yamldoc.line_of(node), yamldoc.column_of(node), message
-        )
+        return PolicyProblem(self.filename, yamldoc.line_of(node), yamldoc.column_of(node), message)
 
     def find(self, loc: tuple[Any, ...]) -> tuple[yamldoc.Node, yamldoc.Node | None]:
         """(deepest node reached, key node of the last mapping step)."""
@@ -258,9 +256,12 @@ class _Locator:
                 if hit is None:
                     continue  # a discriminator tag or a model name: not in the YAML
                 key_node, node = hit
-            elif isinstance(node, yamldoc.SequenceNode) and isinstance(part, int):
-                if part < len(node.value):
-                    node, key_node = node.value[part], None
+            elif (
+                isinstance(node, yamldoc.SequenceNode)
+                and isinstance(part, int)
+                and part < len(node.value)
+            ):
+                node, key_node = node.value[part], None
             # anything else names a union member, not a place in the file
         return node, key_node
 

@@ -83,9 +83,7 @@ class RuleBase(StrictModel):
 
     def changed_files(self, ctx: RuleContext) -> list[ChangedFile]:
         """Changed files under the rule's `paths` that exist at head."""
-        return [
-            f for f in ctx.view.changed_files() if f.exists_at_head and self.applies_to(f.path)
-        ]
+        return [f for f in ctx.view.changed_files() if f.exists_at_head and self.applies_to(f.path)]
 
     def check(self, ctx: RuleContext) -> list[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError

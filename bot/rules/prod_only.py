@@ -46,8 +46,7 @@ class ProdOnlyChangeRule(RuleBase):
                 path,
                 None,
                 path,
-                f"changes {names} and no other environment: "
-                "nothing else has run this change first",
+                f"changes {names} and no other environment: nothing else has run this change first",
             )
             for path in sorted(set(prod_files))
         ]

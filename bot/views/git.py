@@ -8,6 +8,7 @@ it) the base itself is used.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 from functools import cached_property
@@ -38,8 +39,14 @@ def resolve(repo: Path, rev: str) -> str:
         raise GitError(f"{repo}: unknown revision {rev!r}") from None
 
 
-_STATUS = {"A": FileStatus.ADDED, "M": FileStatus.MODIFIED, "D": FileStatus.DELETED,
-           "R": FileStatus.RENAMED, "C": FileStatus.ADDED, "T": FileStatus.MODIFIED}
+_STATUS = {
+    "A": FileStatus.ADDED,
+    "M": FileStatus.MODIFIED,
+    "D": FileStatus.DELETED,
+    "R": FileStatus.RENAMED,
+    "C": FileStatus.ADDED,
+    "T": FileStatus.MODIFIED,
+}
 
 
 class GitView(FileView):
@@ -80,8 +87,15 @@ class GitView(FileView):
     @cached_property
     def _changed(self) -> list[ChangedFile]:
         out = git(
-            self.repo, "diff", "--no-ext-diff", "--name-status", "-z", "-M",
-            self.merge_base, self.change.head, "--",
+            self.repo,
+            "diff",
+            "--no-ext-diff",
+            "--name-status",
+            "-z",
+            "-M",
+            self.merge_base,
+            self.change.head,
+            "--",
         )
         fields = out.split(b"\0")
         changed: list[ChangedFile] = []
@@ -94,7 +108,9 @@ class GitView(FileView):
                 changed.append(ChangedFile(new, status, old if code == "R" else None))
                 i += 3
             else:
-                changed.append(ChangedFile(fields[i + 1].decode(), _STATUS.get(code, FileStatus.MODIFIED)))
+                changed.append(
+                    ChangedFile(fields[i + 1].decode(), _STATUS.get(code, FileStatus.MODIFIED))
+                )
                 i += 2
         return sorted(changed, key=lambda c: c.path)
 
@@ -150,10 +166,8 @@ class GitView(FileView):
             self._catfile = None
 
     def __del__(self) -> None:  # best effort; close() is the way
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _is_git_dir(path: Path) -> bool:

@@ -54,7 +54,10 @@ def test_prod_only_change_needs_approval() -> None:
     assert verdict.decision is Decision.APPROVAL_REQUIRED
     assert [f.path for f in verdict.findings] == ["deploy/production/app.yaml"]
     assert verdict.approvals[0].as_dict() == {
-        "rule": "prod-only", "group": "senior", "required": 2, "granted": 0,
+        "rule": "prod-only",
+        "group": "senior",
+        "required": 2,
+        "granted": 0,
     }
 
 
@@ -88,8 +91,11 @@ def test_approvals_on_github_and_slack_add_up_and_one_person_counts_once() -> No
 )
 def test_approvals_that_do_not_count_say_why(approval: Approval, why: str) -> None:
     policy = POLICY.model_copy(
-        update={"groups": {"senior": POLICY.groups["senior"].model_copy(
-            update={"slack": ["U0ALICE", "U0BOB"]})}}
+        update={
+            "groups": {
+                "senior": POLICY.groups["senior"].model_copy(update={"slack": ["U0ALICE", "U0BOB"]})
+            }
+        }
     )
     counted = tally(policy, "senior", [approval], head="head", author=("github", "bob"))
     assert counted.granted == ()
@@ -121,7 +127,9 @@ def test_findings_are_sorted_by_path_line_rule() -> None:
 
 
 def test_a_crashing_rule_is_a_warning_not_a_crash() -> None:
-    policy = load_policy_text("version: 1\nrules:\n  - {id: x, kind: prod-only-change, action: block}\n")
+    policy = load_policy_text(
+        "version: 1\nrules:\n  - {id: x, kind: prod-only-change, action: block}\n"
+    )
 
     class Broken(MemoryView):
         def changed_files(self):  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from bot.policy.schema import (
     parse_duration,
     policy_json_schema,
 )
+
 from conftest import REPO_ROOT
 
 SPEC_EXAMPLE = textwrap.dedent(
@@ -226,8 +227,7 @@ def test_errors_name_file_line_and_column(text: str, expected: str) -> None:
 
 def test_alias_bomb_in_policy_is_refused_quickly() -> None:
     bomb = "version: 1\na: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
-        for i in range(8)
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
     )
     problems = _error(bomb)
     assert "alias" in problems[0]

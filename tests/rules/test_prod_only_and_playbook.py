@@ -33,23 +33,32 @@ def rules_hit(view: MemoryView) -> list[tuple[str, str]]:
     ("base", "head", "expected"),
     [
         # production alone: flagged, once per file
-        ({"charts/app/values-production.yaml": "a: 1"}, {"charts/app/values-production.yaml": "a: 2"},
-         [("prod-only", "charts/app/values-production.yaml")]),
+        (
+            {"charts/app/values-production.yaml": "a: 1"},
+            {"charts/app/values-production.yaml": "a: 2"},
+            [("prod-only", "charts/app/values-production.yaml")],
+        ),
         # production and staging together: fine
-        ({"charts/app/values-production.yaml": "a: 1", "charts/app/values-staging.yaml": "a: 1"},
-         {"charts/app/values-production.yaml": "a: 2", "charts/app/values-staging.yaml": "a: 2"},
-         []),
+        (
+            {"charts/app/values-production.yaml": "a: 1", "charts/app/values-staging.yaml": "a: 1"},
+            {"charts/app/values-production.yaml": "a: 2", "charts/app/values-staging.yaml": "a: 2"},
+            [],
+        ),
         # deleting a production file is a production change
         ({"deploy/production/cron.yaml": "x"}, {}, [("prod-only", "deploy/production/cron.yaml")]),
         # production plus a file of no environment is still production only
-        ({"deploy/production/a.yaml": "1", "README.md": "a"},
-         {"deploy/production/a.yaml": "2", "README.md": "b"},
-         [("prod-only", "deploy/production/a.yaml")]),
+        (
+            {"deploy/production/a.yaml": "1", "README.md": "a"},
+            {"deploy/production/a.yaml": "2", "README.md": "b"},
+            [("prod-only", "deploy/production/a.yaml")],
+        ),
         # staging alone
         ({"deploy/staging/a.yaml": "1"}, {"deploy/staging/a.yaml": "2"}, []),
     ],
 )
-def test_prod_only(base: dict[str, str], head: dict[str, str], expected: list[tuple[str, str]]) -> None:
+def test_prod_only(
+    base: dict[str, str], head: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
     assert rules_hit(MemoryView(head=head, base=base)) == expected
 
 
@@ -61,7 +70,11 @@ MIGRATION = {"alembic/versions/0042_drop_flags.py": "def upgrade(): ..."}
     [
         ("Drops the old flags table.", {}, True),
         ("Playbook: https://runbooks.example.com/redis/migrate-flags", {}, False),
-        ("Follow docs/playbooks/flags.md before running.", {"docs/playbooks/flags.md": "# steps"}, False),
+        (
+            "Follow docs/playbooks/flags.md before running.",
+            {"docs/playbooks/flags.md": "# steps"},
+            False,
+        ),
         ("Follow docs/playbooks/missing.md before running.", {}, True),
         ("See (https://runbooks.example.com/x).", {}, False),
         ("See https://wiki.example.com/x", {}, True),
