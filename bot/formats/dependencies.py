@@ -26,6 +26,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import bisect
 import enum
 import json
 import posixpath
@@ -180,42 +181,94 @@ def read_dependencies(path: str, text: str) -> list[Dep]:
 
 
 class _Lines:
-    """Finds the line a name is declared on by scanning the text.
-
-    Asking the same pattern again returns its next occurrence, so repeated entries (one name
-    in two dependency groups) get their own lines when the text lists them in that order.
-    """
+    """Offsets to 1-based lines, and bounded forward searches (linear on hostile input)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
-        self._asked: dict[str, int] = {}
 
     def line_at(self, offset: int) -> int:
-        low, high = 0, len(self._starts)
-        while high - low > 1:
-            mid = (low + high) // 2
-            if self._starts[mid] <= offset:
-                low = mid
-            else:
-                high = mid
-        return low + 1
+        return bisect.bisect_right(self._starts, offset)
 
-    def find(self, pattern: str, start: int = 0) -> int | None:
-        """1-based line of the next unclaimed match of `pattern` (re.M), else the last one."""
-        nth = self._asked.get(pattern, 0)
-        self._asked[pattern] = nth + 1
-        matches = list(re.finditer(pattern, self.text[start:], re.M))
-        if not matches:
+    def search(self, pattern: str, start: int, end: int | None = None) -> re.Match[str] | None:
+        """The first match of `pattern` (re.M) within text[start:end]."""
+        return re.compile(pattern, re.M).search(
+            self.text, start, len(self.text) if end is None else end
+        )
+
+
+class _Claims:
+    """Lines keyed by what is written there; each lookup claims the next one.
+
+    One name in two dependency groups thus gets the line of each; a key asked more often
+    than it occurs keeps its last line.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[int]] = {}
+        self._taken: dict[str, int] = {}
+
+    def add(self, key: str, line: int) -> None:
+        self._lines.setdefault(key, []).append(line)
+
+    def take(self, key: str) -> int | None:
+        lines = self._lines.get(key)
+        if not lines:
             return None
-        return self.line_at(start + matches[min(nth, len(matches) - 1)].start())
+        nth = self._taken.get(key, 0)
+        self._taken[key] = nth + 1
+        return lines[min(nth, len(lines) - 1)]
 
-    def search(self, pattern: str, start: int) -> re.Match[str] | None:
-        return re.compile(pattern, re.M).search(self.text, start)
+
+class _JsonObject(dict[str, Any]):
+    """A JSON object that also knows the line of each of its keys."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+        self.key_lines: dict[str, int] = {}
 
 
-def _json_key(key: str) -> str:
-    return re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:"
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"(\s*:)?')
+
+
+def _json(text: str) -> _JsonObject:
+    """Parse JSON, then give every object key its line.
+
+    Outside strings JSON has no quotes, so the strings of the text, in order, are the
+    document's strings in order; those followed by `:` are its keys, in the order a
+    pre-order walk of the parsed objects (duplicates included) meets them.
+    """
+    try:
+        data = json.loads(text, object_pairs_hook=_JsonObject)
+    except json.JSONDecodeError as exc:
+        raise DependencyFileError(f"not valid JSON: {exc.msg}", exc.lineno) from exc
+    except RecursionError as exc:
+        raise DependencyFileError("JSON nested too deeply") from exc
+    if not isinstance(data, _JsonObject):
+        raise DependencyFileError("not a JSON object", 1)
+    lines = _Lines(text)
+    key_lines = (lines.line_at(m.start()) for m in _JSON_STRING.finditer(text) if m.group(1))
+    stack: list[Iterator[tuple[_JsonObject | None, str, Any]]] = [_json_entries(data)]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
+        owner, key, value = entry
+        if owner is not None:
+            line = next(key_lines, None)
+            if line is not None:
+                owner.key_lines[key] = line
+        if isinstance(value, dict | list):
+            stack.append(_json_entries(value))
+    return data
+
+
+def _json_entries(value: Any) -> Iterator[tuple[_JsonObject | None, str, Any]]:
+    if isinstance(value, _JsonObject):
+        return ((value, key, item) for key, item in value.pairs)
+    return ((None, "", item) for item in value)
 
 
 # -- ranges ------------------------------------------------------------------------------------
@@ -347,6 +400,8 @@ def _toml(text: str) -> dict[str, Any]:
         raise DependencyFileError(
             f"not valid TOML: {exc}", int(found.group(1)) if found else None
         ) from exc
+    except RecursionError as exc:
+        raise DependencyFileError("TOML nested too deeply") from exc
 
 
 def _table(data: Any, *keys: str) -> dict[str, Any]:
@@ -355,10 +410,48 @@ def _table(data: Any, *keys: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+_TOML_HEADER = re.compile(r"\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_TOML_KEY = re.compile(r"""\s*(?:"([^"]+)"|'([^']+)'|([A-Za-z0-9_.-]+))\s*=""")
+_TOML_STRING = re.compile(r""""([^"\\]*(?:\\.[^"\\]*)*)"|'([^']*)'""")
+
+
+def _pyproject_lines(text: str) -> tuple[_Claims, _Claims]:
+    """Lines of quoted strings (PEP 508 requirements) and of keys in Poetry's tables."""
+    strings, poetry_keys = _Claims(), _Claims()
+    in_poetry_deps = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TOML_HEADER.match(line)
+        if header:
+            parts = [p.strip().strip("\"'") for p in header.group(1).split(".")]
+            in_poetry_deps = parts[:2] == ["tool", "poetry"] and any(
+                p in ("dependencies", "dev-dependencies") for p in parts
+            )
+            if in_poetry_deps and parts[-1] not in ("dependencies", "dev-dependencies"):
+                poetry_keys.add(parts[-1], number)  # [tool.poetry.dependencies.celery]
+            continue
+        for found in _TOML_STRING.finditer(line):
+            strings.add(_toml_string(found), number)
+        key = _TOML_KEY.match(line) if in_poetry_deps else None
+        if key:
+            poetry_keys.add(next(g for g in key.groups() if g is not None), number)
+    return strings, poetry_keys
+
+
+def _toml_string(found: re.Match[str]) -> str:
+    """The value of a one-line TOML string (basic strings escape as JSON does)."""
+    if found.group(1) is None:
+        return found.group(2)
+    try:
+        value = json.loads(f'"{found.group(1)}"')
+    except ValueError:
+        return found.group(1)
+    return value if isinstance(value, str) else found.group(1)
+
+
 def _pyproject(text: str) -> list[Dep]:
     """PEP 621 `[project]` dependencies and extras, PEP 735 groups, Poetry dependencies."""
     data = _toml(text)
-    lines = _Lines(text)
+    strings, poetry_keys = _pyproject_lines(text)
     deps: list[Dep] = []
     project = _table(data, "project")
     lists: list[Any] = [project.get("dependencies")]
@@ -368,8 +461,7 @@ def _pyproject(text: str) -> list[Dep]:
         for requirement in requirements if isinstance(requirements, list) else []:
             if not isinstance(requirement, str):
                 continue  # {include-group = "..."}
-            line = lines.find(r"([\"'])" + re.escape(requirement) + r"\1")
-            dep = _pep508(requirement, line)
+            dep = _pep508(requirement, strings.take(requirement))
             if dep is not None:
                 deps.append(dep)
     poetry = _table(data, "tool", "poetry")
@@ -379,8 +471,7 @@ def _pyproject(text: str) -> list[Dep]:
         for name, value in table.items():
             if name.lower() == "python":
                 continue
-            key = re.escape(name)
-            line = lines.find(rf"^\s*(?:{key}|\"{key}\"|'{key}')\s*=")
+            line = poetry_keys.take(name)
             for constraint in _poetry_constraints(value):
                 floor = lowest_admitted(constraint)
                 dep = _dep(canonicalize_name(name), floor, line, Ecosystem.PYTHON, constraint)
@@ -420,8 +511,9 @@ def _toml_packages(
             continue
         line = None
         if index < len(headers):
-            found = lines.search(r"^name\s*=", headers[index])
-            line = lines.line_at(found.start()) if found else lines.line_at(headers[index])
+            until = headers[index + 1] if index + 1 < len(headers) else None
+            found = lines.search(r"^name\s*=", headers[index], until)
+            line = lines.line_at(found.start() if found else headers[index])
         if eco is Ecosystem.PYTHON:
             name = canonicalize_name(name)
         dep = _dep(name, version, line, eco)
@@ -453,17 +545,8 @@ def _cargo_lock(text: str) -> list[Dep]:
 
 # -- JavaScript ----------------------------------------------------------------------------------
 
+_JS = Ecosystem.JAVASCRIPT
 NPM_SECTIONS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
-
-
-def _json(text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DependencyFileError(f"not valid JSON: {exc.msg}", exc.lineno) from exc
-    if not isinstance(data, dict):
-        raise DependencyFileError("not a JSON object", 1)
-    return data
 
 
 def _npm_range(spec: str) -> str | None:
@@ -479,19 +562,16 @@ def _npm_range(spec: str) -> str | None:
 
 def _package_json(text: str) -> list[Dep]:
     data = _json(text)
-    lines = _Lines(text)
     deps: list[Dep] = []
     for section in (key for key in data if key in NPM_SECTIONS):
         table = data[section]
-        if not isinstance(table, dict):
+        if not isinstance(table, _JsonObject):
             continue
-        found = lines.search(_json_key(section) + r"\s*\{", 0)
-        start = found.end() if found else 0
         for name, spec in table.items():
             if not isinstance(spec, str):
                 continue
-            line = lines.find(_json_key(name), start)
-            dep = _dep(name, _npm_range(spec.strip()), line, Ecosystem.JAVASCRIPT, spec.strip())
+            line = table.key_lines.get(name)
+            dep = _dep(name, _npm_range(spec.strip()), line, _JS, spec.strip())
             if dep is not None:
                 deps.append(dep)
     return deps
@@ -500,43 +580,36 @@ def _package_json(text: str) -> list[Dep]:
 def _package_lock(text: str) -> list[Dep]:
     """package-lock.json / npm-shrinkwrap.json: v2/v3 `packages`, else v1 `dependencies`."""
     data = _json(text)
-    lines = _Lines(text)
     deps: list[Dep] = []
     packages = data.get("packages")
-    if isinstance(packages, dict):
+    if isinstance(packages, _JsonObject):
         for key, entry in packages.items():
             if "node_modules/" not in key or not isinstance(entry, dict) or entry.get("link"):
                 continue
-            version = entry.get("version")
             name = key.rsplit("node_modules/", 1)[1]
-            line = lines.find(_json_key(key))
-            dep = _dep(name, version if isinstance(version, str) else None, line, _JS)
+            dep = _dep(name, _string(entry.get("version")), packages.key_lines.get(key), _JS)
             if dep is not None:
                 deps.append(dep)
         return deps
-    cursor = [0]
-
-    def walk(table: Any) -> None:
-        for name, entry in table.items() if isinstance(table, dict) else ():
+    stack = [data.get("dependencies")]
+    while stack:  # depth-first in file order, without recursion (the nesting is untrusted)
+        table = stack.pop()
+        if not isinstance(table, _JsonObject):
+            continue
+        nested = []
+        for name, entry in table.items():
             if not isinstance(entry, dict):
                 continue
-            found = lines.search(_json_key(name) + r"\s*\{", cursor[0])
-            line = None
-            if found:
-                cursor[0] = found.end()
-                line = lines.line_at(found.start())
-            version = entry.get("version")
-            if isinstance(version, str) and not version.startswith("file:"):
-                dep = _dep(name, version, line, _JS)
-                if dep is not None:
-                    deps.append(dep)
-            walk(entry.get("dependencies"))
-
-    walk(data.get("dependencies"))
-    return deps
+            dep = _dep(name, _string(entry.get("version")), table.key_lines.get(name), _JS)
+            if dep is not None and not dep.version.startswith("file:"):
+                deps.append(dep)
+            nested.append(entry.get("dependencies"))
+        stack.extend(reversed(nested))
+    return sorted(deps, key=lambda dep: dep.line or 0)
 
 
-_JS = Ecosystem.JAVASCRIPT
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # -- Ruby ------------------------------------------------------------------------------------------
@@ -577,7 +650,7 @@ def go_module_name(path: str) -> str:
     """The module without its major-version suffix: `/v2` paths and gopkg.in's `.v3`."""
     if path.startswith("gopkg.in/"):
         return re.sub(r"\.v\d+$", "", path)
-    return re.sub(r"/v[2-9]\d*$|/v[1-9]\d+$", "", path)
+    return re.sub(r"/v(?:[2-9]|[1-9]\d+)$", "", path)
 
 
 def _go_mod(text: str) -> list[Dep]:
