@@ -197,16 +197,15 @@ class FileView(abc.ABC):
         key = (rev, path)
         cached = self._yaml_cache.get(key)
         if cached is None:
-            data = self.read(path, rev)
-            if data is None:
+            text = self.text(path, rev)
+            if text is not None:
+                cached = load_yaml(text)
+            elif self.read(path, rev) is None:
                 cached = YamlFile(documents=[], problem=None, missing=True)
             else:
-                reason = undecodable_reason(data, self.MAX_FILE_BYTES)
-                text = self.text(path, rev)
-                if text is None:
-                    cached = YamlFile(documents=[], problem=reason or "unreadable")
-                else:
-                    cached = load_yaml(text)
+                cached = YamlFile(
+                    documents=[], problem=self.unreadable_reason(path, rev) or "unreadable"
+                )
             self._yaml_cache[key] = cached
         return cached
 

@@ -125,9 +125,7 @@ def parse_reference(text: str) -> Reference | None:
         return None
     registry: str | None = None
     first, sep, rest = name.partition("/")
-    if sep and (
-        "." in first or ":" in first or first == "localhost" or first.lower() != first
-    ):
+    if sep and ("." in first or ":" in first or first == "localhost" or first.lower() != first):
         if not _DOMAIN_RE.fullmatch(first):
             return None
         registry, name = first, rest
@@ -142,7 +140,8 @@ def parse_reference(text: str) -> Reference | None:
 #: `$[[ ]]`, shell/compose/Terraform/CloudFormation `${X}` and `$X`, `<image_url>`, ERB.
 _PLACEHOLDER_RE = re.compile(
     r"\$\{\{.*?\}\}|\{\{.*?\}\}|\$\[\[.*?\]\]|\$\{[^{}]*\}|\$\([^()]*\)|\$[A-Za-z_][A-Za-z0-9_]*"
-    r"|<[^<>\s]+>|<%.*?%>|%\{[^{}]*\}|#\{[^{}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Za-z0-9_]+__"
+    r"|<[^<>\s]+>|<%.*?%>|%\{[^{}]*\}|#\{[^{}]*\}|@[A-Za-z_][A-Za-z0-9_]*@"
+    r"|(?<![A-Za-z0-9])__[A-Z0-9_]+__(?![A-Za-z0-9])"
 )
 #: An all-capitals word that stands where a name should be (`CONTAINER_IMAGE`, `PROJECT_ID`).
 _CAPS_WORD_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*(?![a-z0-9])")
@@ -183,7 +182,9 @@ def substitute(text: str, values: Mapping[str, str], *, use_defaults: bool = Tru
                 return value
             return str(match.group("arg")) if use_defaults else match.group(0)
         if op in (":+", "+"):
-            return str(match.group("arg")) if value else ("" if value is not None else match.group(0))
+            return (
+                str(match.group("arg")) if value else ("" if value is not None else match.group(0))
+            )
         if op is not None:  # `${X:?error}`
             return value if value else match.group(0)
         return value if value is not None else match.group(0)
@@ -299,14 +300,15 @@ def extract(view: FileView, path: str, rev: str = "head") -> Extraction:
 
 
 def _extract_yaml(view: FileView, path: str, rev: str, out: Extraction) -> None:
+    if _HELM_TEMPLATE_RE.search(path):
+        # A Helm chart's templates are Go templates, not YAML; the pins are in values.yaml.
+        text = view.text(path, rev)
+        if text is not None and "{{" in text:
+            return
     doc = view.yaml(path, rev)
     if doc.missing:
         return
     if not doc.ok:
-        text = view.text(path, rev)
-        # A Helm chart's templates are Go templates, not YAML: nothing to say about them.
-        if text is not None and "{{" in text and _HELM_TEMPLATE_RE.search(path):
-            return
         out.problem = doc.problem or "unreadable"
         out.problem_line = doc.problem_line
         return
@@ -325,6 +327,9 @@ def _extract_yaml(view: FileView, path: str, rev: str, out: Extraction) -> None:
         return
     helm_values = bool(_HELM_VALUES_RE.search(path))
     for root in doc.documents:
+        if isinstance(root, SequenceNode):
+            _json6902_patch(root, emit)
+            continue
         if not isinstance(root, MappingNode):
             continue
         keys = {k.value: v for k, v in root.value if isinstance(k, ScalarNode)}
@@ -356,15 +361,17 @@ class _Emitter:
         values: Mapping[str, str] | None = None,
         template: bool | None = None,
         note: str | None = None,
+        resolved: str | None = None,
     ) -> None:
         text = text.strip()
         if not text:
             return
-        value = substitute(text, values or {}) if "$" in text else text
+        if resolved is not None:
+            value = resolved
+        else:
+            value = substitute(text, values or {}) if "$" in text else text
         is_template = has_template(value) if template is None else template
-        self.out.images.append(
-            ImageRef(self.path, line, text, source, is_template, value, note)
-        )
+        self.out.images.append(ImageRef(self.path, line, text, source, is_template, value, note))
 
     def image_node(
         self, node: Node | None, source: str, values: Mapping[str, str] | None = None
@@ -518,6 +525,15 @@ def _kustomization(keys: dict[str, Node], emit: _Emitter) -> None:
         emit.image(text, line_of(where) if where is not None else line_of(entry), "kustomize")
 
 
+def _json6902_patch(root: SequenceNode, emit: _Emitter) -> None:
+    """A kustomize JSON patch: `- {op: replace, path: /spec/.../image, value: nginx:1.25}`."""
+    for op in root.value:
+        fields = _mapping(op)
+        target = _text(fields.get("path")) or ""
+        if _text(fields.get("op")) in ("add", "replace") and target.endswith("/image"):
+            emit.image_node(fields.get("value"), "kustomize")
+
+
 # Helm values ------------------------------------------------------------------------------
 
 
@@ -570,7 +586,7 @@ def _helm_split(node: MappingNode, emit: _Emitter) -> bool:
     template = None
     if not tag and not digest:
         template = True
-        note = "no tag here: the chart falls back to its appVersion"
+        note = "the chart's appVersion is used instead"
     where = tag_node if tag else (digest_node if digest else repo_node)
     emit.image(
         text,
@@ -586,8 +602,11 @@ def _helm_split(node: MappingNode, emit: _Emitter) -> bool:
 
 
 def _compose(services: Node, emit: _Emitter) -> None:
+    """`services.*.image`; with `build:` the image is the name compose gives what it builds."""
     for _name, service in _mapping(services).items():
-        emit.image_node(_mapping(service).get("image"), "compose")
+        fields = _mapping(service)
+        if "build" not in fields:
+            emit.image_node(fields.get("image"), "compose")
 
 
 # CloudFormation ---------------------------------------------------------------------------
@@ -634,12 +653,7 @@ def _cfn_image(node: Node, params: dict[str, str], emit: _Emitter) -> None:
     written, value = _cfn_value(node, params)
     if written is None:
         return
-    emit.image(written, line_of(node), "cloudformation", values={}, template=None)
-    # Replace the text-as-written by its resolution where the template defines it.
-    last = emit.out.images[-1]
-    emit.out.images[-1] = ImageRef(
-        last.path, last.line, last.text, last.source, has_template(value), value
-    )
+    emit.image(written, line_of(node), "cloudformation", resolved=value)
 
 
 def _cfn_value(node: Node, params: dict[str, str]) -> tuple[str | None, str]:
@@ -652,6 +666,8 @@ def _cfn_value(node: Node, params: dict[str, str]) -> tuple[str | None, str]:
             fn, arg = only_key.removeprefix("Fn::"), node.value[0][1]
     if isinstance(node, ScalarNode) and not tag.startswith("!"):
         return (None, "") if is_null(node) else (str(node.value), str(node.value))
+    if not tag.startswith("!") and arg is node:
+        return None, ""  # a plain mapping or list: not a reference
     if fn == "Ref":
         name = _text(arg) or "?"
         return f"!Ref {name}", params.get(name, f"${{{name}}}")
@@ -780,46 +796,35 @@ def dockerfile_images(path: str, text: str) -> list[ImageRef]:
     """
     instructions = _dockerfile_instructions(text)
     out: list[ImageRef] = []
-    args: dict[str, str] = {}
-    unset: set[str] = set()
+    global_args: dict[str, str] = {}  # ARGs before the first FROM: what FROM lines see
+    stage_args: dict[str, str] = {}  # what the current stage's instructions see
     stages: set[str] = set()
-    stage_count = 0
-    seen_from = False
+    in_stage = False
     for name, value, line in instructions:
         if name == "ARG":
+            scope = stage_args if in_stage else global_args
             for word in _split_words(value):
                 arg, eq, default = word.partition("=")
-                if not eq:
-                    if arg not in args:
-                        unset.add(arg)
-                    continue
-                resolved = substitute(_unquote(default), args)
-                if not seen_from or arg not in args:
-                    args[arg] = resolved
-                unset.discard(arg)
+                if eq:
+                    scope[arg] = substitute(_unquote(default), scope)
+                elif in_stage and arg in global_args:
+                    scope[arg] = global_args[arg]  # `ARG X` re-declares the global default
         elif name == "FROM":
-            seen_from = True
+            in_stage = True
+            stage_args = {}
             words = [w for w in _split_words(value) if not _FROM_FLAG_RE.match(w)]
             if not words:
                 continue
             image = words[0]
+            if image.lower() not in stages:
+                _docker_image(out, path, image, line, global_args)
             if len(words) >= 3 and words[1].lower() == "as":
-                alias = words[2].lower()
-            else:
-                alias = None
-            stage_count += 1
-            if image.lower() not in stages and image.lower() != "scratch":
-                _docker_image(out, path, image, line, args)
-            if alias:
-                stages.add(alias)
+                stages.add(words[2].lower())
         elif name in ("COPY", "ADD", "RUN"):
             for source in _from_flags(value):
-                lowered = source.lower()
-                if lowered in stages or (source.isdigit() and int(source) < stage_count):
-                    continue
-                if lowered == "scratch" or lowered == "context":
-                    continue
-                _docker_image(out, path, source, line, args)
+                if source.lower() in stages or source.isdigit():
+                    continue  # an earlier stage, by name or by index
+                _docker_image(out, path, source, line, stage_args)
     return out
 
 
@@ -857,8 +862,10 @@ def _unquote(text: str) -> str:
 
 def _dockerfile_instructions(text: str) -> list[tuple[str, str, int]]:
     """(INSTRUCTION, value, 1-based line) of every instruction."""
-    if "\r" not in text.replace("\r\n", "\n") and "\x00" not in text and not _HEREDOC_RE.search(
-        text
+    if (
+        "\r" not in text.replace("\r\n", "\n")
+        and "\x00" not in text
+        and not _HEREDOC_RE.search(text)
     ):
         try:
             from dockerfile_parse import DockerfileParser
@@ -902,10 +909,13 @@ def _dockerfile_lines(text: str) -> list[tuple[str, str, int]]:
         name, _, value = joined.partition(" ")
         out.append((name.upper(), value.strip(), start + 1))
         for heredoc in _HEREDOC_RE.finditer(joined):
+            # A BuildKit heredoc body runs to its terminator line; an old-style shell
+            # heredoc inside `\\` continuations has none, and nothing is skipped.
             end = heredoc.group(2)
-            while i < len(lines) and lines[i].strip() != end:
-                i += 1
-            i += 1
+            for j in range(i, len(lines)):
+                if lines[j].strip() == end:
+                    i = j + 1
+                    break
     return out
 
 
@@ -922,14 +932,17 @@ def terraform_images(path: str, text: str, out: Extraction) -> None:
         from hcl2.api import parses_to_tree
         from lark import Token, Tree
         from lark.exceptions import LarkError, UnexpectedInput
-    except ImportError:  # pragma: no cover - python-hcl2 is a dependency
-        out.problem = "python-hcl2 is not installed"
+    except ImportError:  # pragma: no cover - python-hcl2 >= 8 is a dependency
+        out.problem = "Terraform support needs python-hcl2 8 or later"
         return
     try:
         tree = parses_to_tree(text)
     except UnexpectedInput as exc:
-        out.problem = f"HCL syntax error: {str(exc).splitlines()[0] if str(exc) else exc}"
-        out.problem_line = getattr(exc, "line", None)
+        out.problem = "HCL syntax error: unexpected input"
+        if isinstance(getattr(exc, "column", None), int) and exc.column > 0:
+            out.problem += f" at column {exc.column}"
+        line = getattr(exc, "line", None)
+        out.problem_line = line if isinstance(line, int) and line > 0 else None
         return
     except (LarkError, RecursionError, ValueError) as exc:
         out.problem = f"HCL error: {exc}"
@@ -957,9 +970,9 @@ def terraform_images(path: str, text: str, out: Extraction) -> None:
         return "".join(parts)
 
     def first_line(node: Any) -> int | None:
-        for tok in node.scan_values(lambda v: isinstance(v, Token)) if isinstance(
-            node, Tree
-        ) else [node]:
+        for tok in (
+            node.scan_values(lambda v: isinstance(v, Token)) if isinstance(node, Tree) else [node]
+        ):
             return getattr(tok, "line", None)
         return None
 
@@ -998,9 +1011,7 @@ def terraform_images(path: str, text: str, out: Extraction) -> None:
             value = resolve(written)
         if not written.strip():
             return
-        out.images.append(
-            ImageRef(path, line, written, "terraform", has_template(value), value)
-        )
+        out.images.append(ImageRef(path, line, written, "terraform", has_template(value), value))
 
     def key_name(node: Any) -> str:
         if node.data == "attribute":
@@ -1016,16 +1027,16 @@ def terraform_images(path: str, text: str, out: Extraction) -> None:
         for attr in _tf_attributes(block):
             name = token_text(attr.children[0])
             if name in _TF_IMAGE_ATTRS or (
-                name == "name" and block_type in ("resource", "data") and labels
+                name == "name"
+                and block_type in ("resource", "data")
+                and labels
                 and labels[0] in _TF_NAME_IS_IMAGE
             ):
                 emit_expr(attr.children[-1], first_line(attr))
     for elem in tree.find_data("object_elem"):
         if key_name(elem) in _TF_IMAGE_ATTRS:
             emit_expr(elem.children[-1], first_line(elem))
-    for tok in tree.scan_values(
-        lambda v: isinstance(v, Token) and v.type.startswith("HEREDOC")
-    ):
+    for tok in tree.scan_values(lambda v: isinstance(v, Token) and v.type.startswith("HEREDOC")):
         body = str(tok)
         for match in _JSON_IMAGE_RE.finditer(body):
             try:

@@ -73,6 +73,8 @@ def load_yaml(text: str) -> YamlFile:
         return YamlFile(documents=[], problem=f"YAML syntax error: {reason}", problem_line=where)
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         return YamlFile(documents=[], problem=f"YAML error: {exc}")
+    if "*" not in text:
+        return YamlFile(documents=documents)  # no alias, nothing to expand
     for doc in documents:
         problem = _expansion_problem(doc)
         if problem:

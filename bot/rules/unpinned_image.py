@@ -1,15 +1,36 @@
-"""`unpinned-image`: image references that can change under you (`:latest`, no tag, ...)."""
+"""`unpinned-image`: image references that can change under you (`:latest`, no tag, ...).
+
+The outage behind it: a recreated service fell back to the `latest` tag and pulled code
+nobody had released. What counts as pinned:
+
+- a digest (`name@sha256:…`, also `name:tag@sha256:…`) always pins;
+- otherwise a tag that is not in `mutable_tags` pins, unless `require_digest`;
+- a GitHub Actions `uses:` pins only with a full 40-hex commit SHA (`check_actions`),
+  unless the action matches a `trusted_actions` glob.
+
+References the file cannot resolve (`${IMAGE}`, `{{ .Values.image }}`, `!Sub …`) are judged
+on what is visible and are never more than a `warn`: `repo/app:${TAG}` is pinned by whoever
+sets TAG and passes; `${REGISTRY}/nginx:latest` and `${REGISTRY}/nginx` are unpinned whatever
+REGISTRY is, and warn; a reference that is a placeholder as a whole (`$IMAGE`) could be
+anything, and warns so that a human looks.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from typing import Literal
 
 from pydantic import Field
 
-from bot.change import Finding
+from bot.change import Action, Finding
+from bot.formats.images import ActionRef, ImageRef, extract, mask_templates, parse_reference
 from bot.rules.base import RuleBase, RuleContext, StrictModel
 
 DEFAULT_MUTABLE_TAGS = ["latest", "stable", "main", "master", "dev", "edge", "nightly"]
+
+_FULL_SHA_RE = re.compile(r"[0-9a-fA-F]{40}")
+_HOLE = "\x00"  # what a placeholder becomes in a masked reference
 
 
 class UnpinnedImageOptions(StrictModel):
@@ -32,4 +53,139 @@ class UnpinnedImageRule(RuleBase):
     reads_contents = True
 
     def check(self, ctx: RuleContext) -> list[Finding]:
-        raise NotImplementedError
+        findings: list[Finding] = []
+        for changed in self.changed_files(ctx):
+            found = extract(ctx.view, changed.path)
+            if found.problem is not None:
+                findings.append(self.unreadable(changed.path, found.problem, found.problem_line))
+            for image in found.images:
+                finding = self._judge_image(image)
+                if finding is not None:
+                    findings.append(finding)
+            if self.options.check_actions:
+                for action in found.actions:
+                    finding = self._judge_action(action)
+                    if finding is not None:
+                        findings.append(finding)
+        return findings
+
+    # -- images -------------------------------------------------------------------------
+
+    def _mutable(self, tag: str) -> bool:
+        return tag.lower() in {t.lower() for t in self.options.mutable_tags}
+
+    def _judge_image(self, image: ImageRef) -> Finding | None:
+        if image.template:
+            return self._judge_template(image)
+        ref = image.reference
+        if ref is None:
+            return None  # not a reference at all (e.g. a Helm flag named `image`)
+        shown = _shown(image)
+        if ref.digest is not None:
+            return None
+        if ref.tag is None:
+            return self._image_finding(
+                image,
+                f"{shown} has no tag or digest, so it means `{ref.name}:latest`, whatever that "
+                f"is when it is pulled; pin it to a version tag or a digest "
+                f"(`{ref.name}:<version>` or `{ref.name}@sha256:…`)",
+            )
+        if self._mutable(ref.tag):
+            return self._image_finding(
+                image,
+                f"{shown} uses the mutable tag `{ref.tag}`; pin it to a version tag or a digest "
+                f"(`{ref.name}:<version>` or `{ref.name}@sha256:…`)",
+            )
+        if self.options.require_digest:
+            return self._image_finding(
+                image,
+                f"{shown} has no digest, and this policy requires one; pin it by digest "
+                f"(`{ref.name}:{ref.tag}@sha256:…`)",
+            )
+        return None
+
+    def _judge_template(self, image: ImageRef) -> Finding | None:
+        """Judge what a template shows; never more than a warn (see the module docstring)."""
+        masked = mask_templates(image.value, _HOLE)
+        name_tag, at, digest = masked.partition("@")
+        if at and (_HOLE in digest or _valid_digest(digest)):
+            return None
+        last = name_tag.rsplit("/", 1)[-1]
+        why = f" ({image.note})" if image.note else ""
+        shown = _shown(image)
+        if ":" in last:
+            tag = last.rsplit(":", 1)[1]
+            if _HOLE not in tag and self._mutable(tag):
+                return self._image_finding(
+                    image,
+                    f"{shown} uses the mutable tag `{tag}`{why}; pin it to a version tag or a "
+                    "digest",
+                    template=True,
+                )
+            if self.options.require_digest:
+                return self._image_finding(
+                    image,
+                    f"{shown} has no digest, and this policy requires one{why}; pin it by digest",
+                    template=True,
+                )
+            return None
+        if _HOLE in last:
+            return self._image_finding(
+                image,
+                f"{shown} is not defined in this file, so it cannot be checked{why}; make sure "
+                "whatever sets it pins a version tag or a digest",
+                template=True,
+            )
+        return self._image_finding(
+            image,
+            f"{shown} has no tag or digest{why}; pin it to a version tag or a digest",
+            template=True,
+        )
+
+    def _image_finding(self, image: ImageRef, message: str, *, template: bool = False) -> Finding:
+        return self.finding(
+            image.path,
+            image.line,
+            image.text,
+            message,
+            action=Action.WARN if template or image.template else None,
+        )
+
+    # -- actions ------------------------------------------------------------------------
+
+    def _trusted(self, action: ActionRef) -> bool:
+        name = action.name.lower()
+        full = action.text.lower()
+        return any(
+            fnmatch.fnmatchcase(name, glob.lower()) or fnmatch.fnmatchcase(full, glob.lower())
+            for glob in self.options.trusted_actions
+        )
+
+    def _judge_action(self, action: ActionRef) -> Finding | None:
+        if action.template or self._trusted(action):
+            return None
+        if action.ref is None or not action.ref:
+            message = (
+                f"`{action.text}` names no version at all; pin it to a full 40-character "
+                f"commit SHA (`{action.name}@<sha>`)"
+            )
+        elif _FULL_SHA_RE.fullmatch(action.ref):
+            return None
+        else:
+            message = (
+                f"`{action.text}` follows `{action.ref}`, which can be moved to other code; pin "
+                f"it to the full 40-character commit SHA (`{action.name}@<sha>  # "
+                f"{action.ref}`)"
+            )
+        return self.finding(action.path, action.line, action.text, message)
+
+
+def _shown(image: ImageRef) -> str:
+    """The reference as written, and what it resolves to when that differs."""
+    if image.value != image.text:
+        return f"`{image.text}` (= `{image.value}`)"
+    return f"`{image.text}`"
+
+
+def _valid_digest(digest: str) -> bool:
+    return parse_reference(f"x@{digest}") is not None
