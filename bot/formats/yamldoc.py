@@ -11,6 +11,7 @@ bomb costs nothing until somebody expands it; `walk()` visits each node once and
 from __future__ import annotations
 
 from collections.abc import Iterator
+import re
 from dataclasses import dataclass
 
 import yaml
@@ -73,8 +74,11 @@ def load_yaml(text: str) -> YamlFile:
         return YamlFile(documents=[], problem=f"YAML syntax error: {reason}", problem_line=where)
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         return YamlFile(documents=[], problem=f"YAML error: {exc}")
-    if "*" not in text:
-        return YamlFile(documents=documents)  # no alias, nothing to expand
+    # k aliases can at most double the document k times: skip the walk when even that
+    # stays small (most files have no alias at all).
+    aliases = len(_ALIAS.findall(text))
+    if aliases == 0 or (aliases < 40 and (len(text) << aliases) < 2 * MAX_EXPANDED_NODES):
+        return YamlFile(documents=documents)
     for doc in documents:
         problem = _expansion_problem(doc)
         if problem:
@@ -83,10 +87,22 @@ def load_yaml(text: str) -> YamlFile:
 
 
 def _may_nest_deeply(text: str) -> bool:
-    """A cheap upper bound: flow nesting needs brackets, block nesting needs columns."""
-    if text.count("[") + text.count("{") > MAX_DEPTH:
+    """A cheap upper bound on nesting: block nesting needs a long run of indentation or
+    `- `/`? ` at the start of a line; flow nesting needs brackets (counted, strings and all)."""
+    if _DEEP_BLOCK.search(text):
         return True
-    return len(text) > 2 * MAX_DEPTH and max(map(len, text.split("\n"))) > 2 * MAX_DEPTH
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = deepest = 0
+    for match in _BRACKET.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest > MAX_DEPTH
+
+
+_DEEP_BLOCK = re.compile(r"^[ \t?:-]{%d}" % MAX_DEPTH, re.M)
+_BRACKET = re.compile(r"[\[\]{}]")
+_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]")
 
 
 def _depth_problem(text: str) -> str | None:
