@@ -86,15 +86,14 @@ class UnpinnedImageRule(RuleBase):
         if ref.tag is None:
             return self._image_finding(
                 image,
-                f"{shown} has no tag or digest, so it means `{ref.name}:latest`, whatever that "
-                f"is when it is pulled; pin it to a version tag or a digest "
-                f"(`{ref.name}:<version>` or `{ref.name}@sha256:…`)",
+                f"{shown} has no tag or digest, so it pulls whatever `:latest` is at the "
+                "time; pin it to a version tag or a digest (`:<version>` or `@sha256:…`)",
             )
         if self._mutable(ref.tag):
             return self._image_finding(
                 image,
                 f"{shown} uses the mutable tag `{ref.tag}`; pin it to a version tag or a digest "
-                f"(`{ref.name}:<version>` or `{ref.name}@sha256:…`)",
+                "(`:<version>` or `@sha256:…`)",
             )
         if self.options.require_digest:
             return self._image_finding(
