@@ -1059,3 +1059,28 @@ def _tf_attributes(block: Any) -> Iterator[Any]:
             for item in child.children:
                 if isinstance(item, Tree) and item.data == "attribute":
                     yield item
+
+
+_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def kustomize_overrides(view: FileView, path: str) -> dict[str, str]:
+    """Image names that a kustomization in `path`'s directory or a parent re-tags or pins by
+    digest, mapped to the kustomization that does it. `kubectl apply -k` replaces those
+    manifest images, so `image: app` there is pinned by the kustomization, not unpinned."""
+    found: dict[str, str] = {}
+    parts = path.split("/")[:-1]
+    for depth in range(len(parts), -1, -1):
+        directory = "/".join(parts[:depth])
+        for name in _KUSTOMIZATION_NAMES:
+            candidate = f"{directory}/{name}" if directory else name
+            parsed = view.yaml(candidate)
+            if not parsed.ok:
+                continue
+            for doc in parsed.documents:
+                for entry in _seq(_mapping(doc).get("images")):
+                    fields = _mapping(entry)
+                    image = _text(fields.get("name"))
+                    if image and (_text(fields.get("newTag")) or _text(fields.get("digest"))):
+                        found.setdefault(image, candidate)
+    return found

@@ -24,7 +24,14 @@ from typing import Literal
 from pydantic import Field
 
 from bot.change import Action, Finding
-from bot.formats.images import ActionRef, ImageRef, extract, mask_templates, parse_reference
+from bot.formats.images import (
+    ActionRef,
+    ImageRef,
+    extract,
+    kustomize_overrides,
+    mask_templates,
+    parse_reference,
+)
 from bot.rules.base import RuleBase, RuleContext, StrictModel
 
 DEFAULT_MUTABLE_TAGS = ["latest", "stable", "main", "master", "dev", "edge", "nightly"]
@@ -58,7 +65,13 @@ class UnpinnedImageRule(RuleBase):
             found = extract(ctx.view, changed.path)
             if found.problem is not None:
                 findings.append(self.unreadable(changed.path, found.problem, found.problem_line))
+            overrides: dict[str, str] | None = None
             for image in found.images:
+                if image.source == "kubernetes" and image.reference is not None:
+                    if overrides is None:
+                        overrides = kustomize_overrides(ctx.view, changed.path)
+                    if image.reference.name in overrides:
+                        continue  # `kubectl apply -k` replaces it with a pinned one
                 finding = self._judge_image(image)
                 if finding is not None:
                     findings.append(finding)

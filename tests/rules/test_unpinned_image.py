@@ -386,3 +386,28 @@ def test_paths_limit_the_rule() -> None:
         }
     )
     assert [f.path for f in rule.check(RuleContext(view=view))] == ["deploy/a.yaml"]
+
+
+def test_a_kustomization_that_pins_the_image_pins_the_manifest() -> None:
+    from bot.policy.evaluate import evaluate
+    from bot.policy.schema import load_policy_text
+    from bot.views.memory import MemoryView
+
+    policy = load_policy_text(
+        "version: 1\nrules:\n  - {id: pin, kind: unpinned-image, action: block}\n"
+    )
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n"
+        "    spec:\n      containers:\n        - {name: web, image: web}\n"
+        "        - {name: proxy, image: envoy}\n"
+    )
+    kustomization = (
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources: [base/web.yaml]\nimages:\n  - {name: web, newName: ghcr.io/acme/web, "
+        'newTag: "2.4.1"}\n'
+    )
+    view = MemoryView(
+        head={"app/base/web.yaml": deployment, "app/kustomization.yaml": kustomization}
+    )
+    findings = evaluate(policy, view).findings
+    assert [(f.path, f.subject) for f in findings] == [("app/base/web.yaml", "envoy")]
