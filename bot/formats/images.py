@@ -197,6 +197,7 @@ def substitute(text: str, values: Mapping[str, str], *, use_defaults: bool = Tru
 
 class FileKind(enum.StrEnum):
     YAML = "yaml"
+    JSON = "json"
     DOCKERFILE = "dockerfile"
     TERRAFORM = "terraform"
 
@@ -273,6 +274,8 @@ def file_kind(path: str) -> FileKind | None:
         return FileKind.TERRAFORM
     if _YAML_RE.search(base):
         return FileKind.YAML
+    if base.lower().endswith(".json"):
+        return FileKind.JSON
     return None
 
 
@@ -284,6 +287,13 @@ def extract(view: FileView, path: str, rev: str = "head") -> Extraction:
         return out
     if kind is FileKind.YAML:
         _extract_yaml(view, path, rev, out)
+        return out
+    if kind is FileKind.JSON:
+        # Kubernetes manifests and CloudFormation templates are also written in JSON, which
+        # the YAML reader reads. Other JSON (package.json, lockfiles, dashboards) is not a
+        # format we promise to read, so a file that does not parse is not reported.
+        _extract_yaml(view, path, rev, out)
+        out.problem = out.problem_line = None
         return out
     text = view.text(path, rev)
     if text is None:
@@ -1064,11 +1074,11 @@ def _tf_attributes(block: Any) -> Iterator[Any]:
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
-def kustomize_overrides(view: FileView, path: str) -> dict[str, str]:
-    """Image names that a kustomization in `path`'s directory or a parent re-tags or pins by
-    digest, mapped to the kustomization that does it. `kubectl apply -k` replaces those
-    manifest images, so `image: app` there is pinned by the kustomization, not unpinned."""
-    found: dict[str, str] = {}
+def kustomize_overrides(view: FileView, path: str) -> dict[str, Reference]:
+    """What a kustomization in `path`'s directory or a parent turns image names into
+    (`images: [{name, newName, newTag, digest}]`). `kubectl apply -k` replaces those manifest
+    images, so the manifest's `image: app` is pinned or not by the kustomization."""
+    found: dict[str, Reference] = {}
     parts = path.split("/")[:-1]
     for depth in range(len(parts), -1, -1):
         directory = "/".join(parts[:depth])
@@ -1081,6 +1091,12 @@ def kustomize_overrides(view: FileView, path: str) -> dict[str, str]:
                 for entry in _seq(_mapping(doc).get("images")):
                     fields = _mapping(entry)
                     image = _text(fields.get("name"))
-                    if image and (_text(fields.get("newTag")) or _text(fields.get("digest"))):
-                        found.setdefault(image, candidate)
+                    tag, digest = _text(fields.get("newTag")), _text(fields.get("digest"))
+                    if not image or (tag is None and digest is None) or image in found:
+                        continue
+                    target = _text(fields.get("newName")) or image
+                    text = target + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+                    ref = parse_reference(text)
+                    if ref is not None:
+                        found[image] = ref
     return found

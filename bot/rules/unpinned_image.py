@@ -27,6 +27,7 @@ from bot.change import Action, Finding
 from bot.formats.images import (
     ActionRef,
     ImageRef,
+    Reference,
     extract,
     kustomize_overrides,
     mask_templates,
@@ -65,12 +66,13 @@ class UnpinnedImageRule(RuleBase):
             found = extract(ctx.view, changed.path)
             if found.problem is not None:
                 findings.append(self.unreadable(changed.path, found.problem, found.problem_line))
-            overrides: dict[str, str] | None = None
+            overrides: dict[str, Reference] | None = None
             for image in found.images:
                 if image.source == "kubernetes" and image.reference is not None:
                     if overrides is None:
                         overrides = kustomize_overrides(ctx.view, changed.path)
-                    if image.reference.name in overrides:
+                    override = overrides.get(image.reference.name)
+                    if override is not None and self._pins(override):
                         continue  # `kubectl apply -k` replaces it with a pinned one
                 finding = self._judge_image(image)
                 if finding is not None:
@@ -83,6 +85,13 @@ class UnpinnedImageRule(RuleBase):
         return findings
 
     # -- images -------------------------------------------------------------------------
+
+    def _pins(self, ref: Reference) -> bool:
+        if ref.digest is not None:
+            return True
+        return (
+            ref.tag is not None and not self._mutable(ref.tag) and not self.options.require_digest
+        )
 
     def _mutable(self, tag: str) -> bool:
         return tag.lower() in {t.lower() for t in self.options.mutable_tags}

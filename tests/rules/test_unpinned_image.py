@@ -411,3 +411,31 @@ def test_a_kustomization_that_pins_the_image_pins_the_manifest() -> None:
     )
     findings = evaluate(policy, view).findings
     assert [(f.path, f.subject) for f in findings] == [("app/base/web.yaml", "envoy")]
+
+
+def test_a_kustomization_that_retags_to_latest_does_not_pin_and_json_manifests_are_read() -> None:
+    from bot.policy.evaluate import evaluate
+    from bot.policy.schema import load_policy_text
+    from bot.views.memory import MemoryView
+
+    policy = load_policy_text(
+        "version: 1\nrules:\n  - {id: pin, kind: unpinned-image, action: block}\n"
+    )
+    deployment = "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - {name: web, image: web}\n"
+    kustomization = "images:\n  - {name: web, newTag: latest}\n"
+    pod_json = '{"apiVersion": "v1", "kind": "Pod",\n "spec": {"containers": [\n  {"name": "db", "image": "mongo"}]}}\n'
+    view = MemoryView(
+        head={
+            "k/web.yaml": deployment,
+            "k/kustomization.yaml": kustomization,
+            "pods/mongo.json": pod_json,
+            "package.json": '{"name": "x", "dependencies": {"image": "latest"}}',
+            "broken.json": "{not json",
+        }
+    )
+    found = sorted((f.path, f.line, f.subject) for f in evaluate(policy, view).findings)
+    assert found == [
+        ("k/kustomization.yaml", 2, "web:latest"),
+        ("k/web.yaml", 7, "web"),
+        ("pods/mongo.json", 3, "mongo"),
+    ]
