@@ -18,6 +18,7 @@ import pathspec
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from bot.approvals.freeze import BreakGlassSettings, FreezeWindow
 from bot.formats import yamldoc
 from bot.rules.base import RuleBase, StrictModel, check_globs, compile_globs
 from bot.rules.dependency_upgrade import DependencyMajorUpgradeRule
@@ -107,6 +108,11 @@ class DeployGate(StrictModel):
     min_approvals: int = Field(default=1, ge=1)
     slack_channel: str | None = None
     expires_after: str = Field(default="4h", description="How long a request stays open.")
+    freeze: list[FreezeWindow] = Field(
+        default_factory=list,
+        description="Windows (weekly, or dated periods) in which deploys are rejected "
+        "unless someone breaks glass.",
+    )
 
     @field_validator("expires_after")
     @classmethod
@@ -128,6 +134,10 @@ class Policy(StrictModel):
     people: list[Person] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     deploys: dict[str, DeployGate] = Field(default_factory=dict)
+    break_glass: BreakGlassSettings = Field(
+        default_factory=BreakGlassSettings,
+        description="Who may override a gate or a require-approval verdict in an emergency.",
+    )
 
     @cached_property
     def environment_specs(self) -> dict[str, pathspec.PathSpec]:
@@ -229,6 +239,10 @@ def _cross_reference_problems(
                     ("rules", index), f"rule {rule.id!r} requires approval but names no approvers"
                 )
             )
+    if "break_glass" in policy.model_fields_set and policy.break_glass.group not in groups:
+        problems.append(
+            locate.loc(("break_glass", "group"), f"undefined group {policy.break_glass.group!r}")
+        )
     for env, gate in policy.deploys.items():
         if gate.approvers not in groups:
             problems.append(

@@ -238,3 +238,30 @@ def test_alias_bomb_in_policy_is_refused_quickly() -> None:
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text).total_seconds() == seconds
+
+
+def test_deploy_freeze_windows_and_break_glass_load() -> None:
+    policy = load_policy_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            groups:
+              senior: {slack: [U0ALICE]}
+              oncall: {slack: [U0BOB]}
+            break_glass: {group: oncall, retro_review_within: 24h}
+            deploys:
+              production:
+                approvers: senior
+                freeze:
+                  - {name: weekend, timezone: Europe/Berlin, days: [fri], start: "18:00", end: "08:00"}
+                  - {name: year-end, from: 2026-12-20, until: 2027-01-02}
+            """
+        )
+    )
+    assert [w.name for w in policy.deploys["production"].freeze] == ["weekend", "year-end"]
+    assert policy.break_glass.group == "oncall"
+
+
+def test_break_glass_group_must_exist() -> None:
+    problems = _error("version: 1\nbreak_glass: {group: firefighters}\n")
+    assert problems == ["p.yml:2:22: undefined group 'firefighters'"]
