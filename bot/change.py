@@ -61,18 +61,22 @@ class Change:
     environment: str | None = None  # the target of a deploy
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Finding:
-    """One problem a rule found. Ordered by (path, line, rule) for deterministic output."""
+    """One problem a rule found. Sorted by `sort_key` for deterministic output."""
 
     path: str
     line: int | None
     rule: str
-    kind: str = field(compare=False)
-    action: Action = field(compare=False)
-    subject: str = field(compare=False)
-    message: str = field(compare=False)
-    column: int | None = field(default=None, compare=False)
+    kind: str
+    action: Action
+    subject: str
+    message: str
+    column: int | None = None
+
+    def sort_key(self) -> tuple[str, int, str, int, str]:
+        """(path, line, rule): a whole-file finding (no line) comes first in its file."""
+        return (self.path, self.line or 0, self.rule, self.column or 0, self.subject)
 
     def as_dict(self) -> dict[str, Any]:
         return {

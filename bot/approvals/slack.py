@@ -299,7 +299,7 @@ def findings_detail(findings: Iterable[Finding]) -> list[dict[str, Any]]:
     """What a request's message lists, stored in `details["findings"]` when it opens."""
     return [
         {"rule": f.rule, "path": f.path, "line": f.line, "message": f.message}
-        for f in sorted(findings)
+        for f in sorted(findings, key=Finding.sort_key)
     ]
 
 

@@ -31,7 +31,7 @@ def evaluate(
         if not view.has_base and not rule.reads_contents:
             continue
         findings.extend(run_rule(rule, ctx))
-    findings.sort()
+    findings.sort(key=Finding.sort_key)
     statuses = approval_statuses(policy, view, findings, list(approvals), directory)
     return Verdict(
         decision=decide(findings, statuses),

@@ -53,7 +53,7 @@ class DependencyMajorUpgradeRule(RuleBase):
         for changed in self.changed_files(ctx):
             if is_manifest(changed.path):
                 findings.extend(self._check_file(ctx, changed.path, changed.old_path))
-        return sorted(findings)
+        return sorted(findings, key=Finding.sort_key)
 
     def _check_file(self, ctx: RuleContext, path: str, old_path: str | None) -> list[Finding]:
         view = ctx.view

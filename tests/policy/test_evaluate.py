@@ -167,3 +167,16 @@ def test_repository_policy_only_tightens() -> None:
 
 def test_invalid_repository_policy_leaves_the_admin_policy_in_force() -> None:
     assert merge_policies(POLICY, "version: 1\nrules: [{id: x, kind: nope}]\n") is POLICY
+
+
+def test_whole_file_and_line_findings_sort_together() -> None:
+    """A finding without a line (a whole file) and one with a line in the same file sort."""
+    policy = load_policy_text(
+        "version: 1\nenvironments:\n  production: {paths: ['deploy/production/**']}\n"
+        "rules:\n  - {id: a, kind: prod-only-change, action: warn}\n"
+        "  - {id: b, kind: unpinned-image, action: block}\n"
+    )
+    pod = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: redis\n"
+    view = MemoryView(head={"deploy/production/pod.yaml": pod}, base={})
+    findings = evaluate(policy, view).findings
+    assert [(f.rule, f.line) for f in findings] == [("a", None), ("b", 5)]
