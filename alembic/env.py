@@ -9,14 +9,13 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
-
 from bot import store
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("database_url"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = store.metadata
+target_metadata = store.load_models()
 
 
 def _database_url() -> str:

@@ -42,13 +42,21 @@ class Settings(BaseSettings):
 
     # -- operations -------------------------------------------------------------------
     worker_count: int = Field(default=2, ge=0, description="In-process workers of `serve`.")
-    lease_seconds: float = Field(default=300.0, gt=0, description="Claim lease; renewed while busy.")
+    lease_seconds: float = Field(
+        default=300.0, gt=0, description="Claim lease; renewed while busy."
+    )
     max_attempts: int = Field(default=8, ge=1, description="Attempts before dead-lettering.")
     backoff_base_seconds: float = Field(default=2.0, ge=0)
     backoff_max_seconds: float = Field(default=600.0, ge=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0, description="Idle worker poll.")
     max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     policy_reload_seconds: float = Field(default=5.0, ge=0, description="0: never reload.")
+    shutdown_timeout_seconds: float = Field(
+        default=60.0, ge=0, description="On SIGTERM, how long in-flight work may take to finish."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, description="`changegate worker` serves /metrics on this port if set."
+    )
 
     @property
     def github_enabled(self) -> bool:

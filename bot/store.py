@@ -86,6 +86,24 @@ class SubjectHead(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+#: Modules that define more tables on the same metadata; alembic and the schema checks
+#: import them so that `metadata` is the whole schema.
+MODEL_MODULES = ("bot.approvals.models",)
+
+
+def load_models() -> sa.MetaData:
+    """Import every module that defines tables, and return the complete metadata."""
+    import importlib
+
+    for name in MODEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return metadata
+
 deliveries = cast(sa.Table, DeliveryRecord.__table__)  # type: ignore[attr-defined]
 evaluations = cast(sa.Table, EvaluationRecord.__table__)  # type: ignore[attr-defined]
 subject_heads = cast(sa.Table, SubjectHead.__table__)  # type: ignore[attr-defined]
@@ -114,6 +132,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     "database is locked", foreign keys on, and transactions that begin IMMEDIATE so a
     read-then-write transaction (a claim) takes the write lock up front and cannot deadlock
     with another. Read-only work can pass `execution_options(sqlite_deferred=True)`.
+
+    Commits are fsynced (`synchronous=FULL`) unless the connection says
+    `execution_options(sqlite_relaxed=True)`: the workers' bookkeeping (claims, leases,
+    completions) uses that, since losing its last commits to a power cut only means
+    redoing some work, while a stored delivery must survive one.
     """
     url = normalize_url(url)
     parsed = make_url(url)
@@ -153,8 +176,15 @@ def _sqlite_tuning(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        deferred = conn.get_execution_options().get("sqlite_deferred", False)
-        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        sync = "NORMAL" if options.get("sqlite_relaxed", False) else "FULL"
+        info = conn.connection.info
+        if info.get("synchronous") != sync:
+            conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
+            info["synchronous"] = sync
+        conn.exec_driver_sql(
+            "BEGIN" if options.get("sqlite_deferred", False) else "BEGIN IMMEDIATE"
+        )
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -273,7 +303,9 @@ def claim_head(engine: Engine, subject: str, head_sha: str, received_at: dt.date
         conn.execute(
             sa.update(subject_heads)
             .where(subject_heads.c.subject == subject)
-            .values(head_sha=head_sha, received_at=max(received_at, row.received_at), updated_at=now)
+            .values(
+                head_sha=head_sha, received_at=max(received_at, row.received_at), updated_at=now
+            )
         )
         return True
 

@@ -1,0 +1,184 @@
+"""The one orchestrator: from parsed work to a published, stored verdict.
+
+`handle()` is called by a worker for each delivery that asks for an evaluation. It is the
+only place that combines a forge, the policy and the store; `evaluate()` itself stays pure.
+The admin policy is held by a `PolicyHolder` that reloads the file when it changes and
+keeps the last good policy when the new file is invalid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from bot import metrics, store
+from bot.forges import Forge, Work
+from bot.policy.approvers import Directory
+from bot.policy.evaluate import evaluate
+from bot.policy.schema import Policy, PolicyError, load_policy_file
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class PolicyHolder:
+    """The admin policy, reloaded when its file changes; never replaced by a broken one.
+
+    The first load happens in the constructor and raises `PolicyError` (FILE:LINE:COL), so
+    a server never starts on a policy it could not load.
+    """
+
+    def __init__(self, path: Path, *, reload_seconds: float = 5.0) -> None:
+        self.path = Path(path)
+        self.reload_seconds = reload_seconds
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._stamp = self._file_stamp()
+        self._policy = load_policy_file(self.path)
+        self._checked = time.monotonic()
+        metrics.POLICY_LOADED.set(1)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PolicyHolder:
+        """CHANGEGATE_POLICY; the default falls back to the bundled policy when the relative
+        `policies/default.yml` is not there (an installed package run from anywhere)."""
+        from bot.policy.sources import resolve_policy_setting
+
+        path = resolve_policy_setting(str(settings.policy))
+        return cls(path, reload_seconds=settings.policy_reload_seconds)
+
+    @classmethod
+    def of(cls, policy: Policy, path: Path = Path("<memory>")) -> PolicyHolder:
+        """A fixed policy (tests, `policy simulate`): never reloaded."""
+        holder = cls.__new__(cls)
+        holder.path, holder.reload_seconds, holder.error = path, 0.0, None
+        holder._lock, holder._stamp, holder._policy = threading.Lock(), None, policy
+        holder._checked = time.monotonic()
+        return holder
+
+    @property
+    def policy(self) -> Policy:
+        if self.reload_seconds > 0 and time.monotonic() - self._checked >= self.reload_seconds:
+            self.reload_if_changed()
+        return self._policy
+
+    def reload_if_changed(self) -> bool:
+        """Reload when the file's mtime or size changed. True if a new policy is in force."""
+        with self._lock:
+            self._checked = time.monotonic()
+            stamp = self._file_stamp()
+            if stamp == self._stamp:
+                return False
+            self._stamp = stamp
+            try:
+                policy = load_policy_file(self.path)
+            except PolicyError as exc:
+                self.error = str(exc)
+                metrics.POLICY_LOADED.set(0)
+                metrics.POLICY_RELOADS.labels("error").inc()
+                log.error("policy %s is invalid; keeping the last good one:\n%s", self.path, exc)
+                return False
+            self._policy, self.error = policy, None
+            metrics.POLICY_LOADED.set(1)
+            metrics.POLICY_RELOADS.labels("ok").inc()
+            log.info("policy %s reloaded", self.path)
+            return True
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling did: `published` a verdict, or skipped the work as `stale`."""
+
+    status: str  # "published" | "stale"
+    decision: str | None = None
+    details_url: str | None = None
+    reason: str = ""
+
+
+def details_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/v/{token}"
+
+
+def effective_policy(admin: Policy, forge: Forge, work: Work) -> Policy:
+    """Admin policy, tightened by the repository's `.changegate.yml` from its default
+    branch (never from the change itself: a change does not govern itself)."""
+    assert work.change is not None
+    from bot.policy.merge import merge_policies
+
+    return merge_policies(admin, forge.repository_policy(work.change), ".changegate.yml")
+
+
+def collective_entries(policy: Policy, system: str) -> list[str]:
+    """Team slugs (`@org/team`) named in the policy's groups for one system."""
+    seen: dict[str, None] = {}
+    for group in policy.groups.values():
+        for member in group.members(system):
+            if member.startswith("@"):
+                seen.setdefault(member, None)
+    return list(seen)
+
+
+def handle(
+    work: Work,
+    forge: Forge,
+    *,
+    engine: Engine,
+    policy: Policy,
+    public_url: str,
+    received_at: dt.datetime,
+    delivery_key: str | None = None,
+) -> Outcome:
+    """Evaluate one change and publish the verdict, unless a newer head already won."""
+    change = work.change
+    if change is None:
+        raise ValueError(f"work {work.action!r} for {work.subject!r} carries no change")
+    subject = work.subject or f"{forge.name}:{change.repo}@{change.head}"
+    if not store.claim_head(engine, subject, change.head, received_at):
+        metrics.STALE_SKIPPED.labels(forge.name).inc()
+        log.info("stale delivery for %s (head %s): a newer head was seen", subject, change.head)
+        return Outcome("stale", reason=f"head {change.head} superseded by a newer delivery")
+
+    token = store.new_token()
+    url = details_url(public_url, token)
+    forge.start(change, url)
+    governing = effective_policy(policy, forge, work)
+    view = forge.view(change)
+    approvals = forge.approvals(change)
+    entries = collective_entries(governing, forge.name)
+    directory = forge.directory(entries) if entries else Directory()
+    verdict = evaluate(governing, view, approvals, directory=directory)
+    store.save_evaluation(
+        engine,
+        token=token,
+        forge=forge.name,
+        subject=subject,
+        repo=change.repo,
+        number=change.number,
+        verdict=verdict,
+        delivery_id=delivery_key,
+    )
+    forge.publish(change, verdict, url)
+    metrics.VERDICTS.labels(forge.name, str(verdict.decision)).inc()
+    log.info(
+        "%s %s@%s: %s (%d findings)",
+        subject,
+        change.repo,
+        change.head[:12],
+        verdict.decision,
+        len(verdict.findings),
+    )
+    return Outcome("published", decision=str(verdict.decision), details_url=url)

@@ -1,0 +1,390 @@
+"""The durable inbox: deliveries stored before they are answered, then claimed by workers.
+
+A delivery goes `queued -> processing -> done | ignored`, or back to `queued` with an
+exponential, jittered backoff when processing fails, and to `dead` after a bounded number
+of attempts (re-queued by `changegate` CLI). A claim is a lease: a worker that dies keeps
+nothing, since an expired lease makes the delivery claimable again.
+
+Two deliveries with the same subject (one pull request) are never leased at once. Claims
+are serialized so that this check is exact: on SQLite by the single writer (transactions
+begin IMMEDIATE), on PostgreSQL by a transaction-scoped advisory lock taken before the
+claim query reads, plus `FOR UPDATE SKIP LOCKED` so a claim never waits on rows that
+other workers are completing. A claim is one short statement pair, so serializing it
+costs little next to the work it hands out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from bot.forges import Delivery
+from bot.store import deliveries as T
+from bot.store import is_postgres, utcnow
+
+#: Arbitrary constant naming changegate's claim lock among PostgreSQL advisory locks.
+CLAIM_LOCK_KEY = 0x63_67_63_6C  # "cgcl"
+
+QUEUED, PROCESSING, DONE, IGNORED, DEAD = "queued", "processing", "done", "ignored", "dead"
+STATES = (QUEUED, PROCESSING, DONE, IGNORED, DEAD)
+
+#: Headers kept with a delivery: what a forge may need later, nothing secret.
+KEPT_HEADERS = frozenset(
+    {
+        "content-type",
+        "user-agent",
+        "x-github-delivery",
+        "x-github-event",
+        "x-github-hook-id",
+        "x-github-hook-installation-target-id",
+        "x-github-hook-installation-target-type",
+        "x-gitlab-event",
+        "x-gitlab-event-uuid",
+        "x-gitlab-instance",
+        "x-gitlab-webhook-uuid",
+        "idempotency-key",
+        "x-slack-request-timestamp",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A leased delivery: what the worker processes, and how to find it again."""
+
+    key: str  # the inbox primary key, `forge:delivery-id`
+    delivery: Delivery
+    subject: str
+    attempts: int  # including this one
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before retry n (1-based): base * 2**(n-1), capped, with "equal jitter"."""
+
+    base_seconds: float = 2.0
+    max_seconds: float = 600.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        full = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
+        return full / 2 + (rng or random).uniform(0, full / 2)
+
+
+def key_of(forge: str, delivery_id: str) -> str:
+    return f"{forge}:{delivery_id}"
+
+
+def keep_headers(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+
+
+def store(engine: Engine, delivery: Delivery, subject: str = "") -> bool:
+    """Insert a delivery and commit; False (and nothing written) if its id was seen before."""
+    now = utcnow()
+    values = {
+        "id": key_of(delivery.forge, delivery.id),
+        "forge": delivery.forge,
+        "delivery_id": delivery.id,
+        "event": delivery.event,
+        "headers": dict(delivery.headers),
+        "body": delivery.body,
+        "subject": subject or "",
+        "state": QUEUED,
+        "attempts": 0,
+        "available_at": now,
+        "received_at": now,
+    }
+    insert: Any
+    if is_postgres(engine):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        insert = pg_insert(T).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        insert = sqlite_insert(T).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    with engine.begin() as conn:
+        return conn.execute(insert.returning(T.c.id)).first() is not None
+
+
+@contextlib.contextmanager
+def _worker_tx(engine: Engine) -> Iterator[Connection]:
+    """A transaction for worker bookkeeping, committed without waiting for the disk (SQLite
+    `synchronous=NORMAL`, PostgreSQL `synchronous_commit=off`): a power cut can only undo
+    its last claims or completions, which means redoing some work. Storing a delivery
+    always waits for the disk: that is the promise behind the 202."""
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_relaxed=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield conn
+
+
+def _claim_statements() -> dict[str, Any]:
+    """The claim's statements, built once: a worker claims many times a second, and
+    building SQL constructs costs more Python time than the database needs to run them."""
+    now = sa.bindparam("now", type_=sa.DateTime)
+    lim = sa.bindparam("lim", type_=sa.Integer)
+    other = T.alias("busy")
+    busy = sa.select(other.c.id).where(
+        other.c.subject == T.c.subject,
+        other.c.state == PROCESSING,
+        other.c.lease_until > now,
+    )
+    due = sa.or_(
+        sa.and_(T.c.state == QUEUED, T.c.available_at <= now),
+        sa.and_(T.c.state == PROCESSING, T.c.lease_until <= now),
+    )
+    candidates = (
+        sa.select(T.c.id, T.c.subject)
+        .where(due, sa.or_(T.c.subject == "", ~busy.exists()))
+        .order_by(T.c.available_at, T.c.received_at)
+        .limit(lim)
+    )
+    bury = (
+        sa.update(T)
+        .where(
+            T.c.state == PROCESSING,
+            T.c.lease_until <= now,
+            T.c.attempts >= sa.bindparam("max_attempts"),
+        )
+        .values(
+            state=DEAD,
+            lease_until=None,
+            processed_at=now,
+            last_error=sa.func.coalesce(T.c.last_error, "") + sa.bindparam("why"),
+        )
+    )
+    lease = (
+        sa.update(T)
+        .where(T.c.id.in_(sa.bindparam("ids", expanding=True)))
+        .values(
+            state=PROCESSING,
+            lease_until=sa.bindparam("until"),
+            leased_by=sa.bindparam("worker"),
+            attempts=T.c.attempts + 1,
+        )
+        .returning(*T.c)
+    )
+    return {
+        "lock": sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)),
+        "bury": bury,
+        "candidates": candidates,
+        "candidates_pg": candidates.with_for_update(skip_locked=True, of=T),
+        "lease": lease,
+    }
+
+
+_CLAIM = _claim_statements()
+
+
+def claim(
+    engine: Engine,
+    worker_id: str,
+    limit: int = 1,
+    lease: float = 300.0,
+    *,
+    max_attempts: int = 8,
+) -> list[Claimed]:
+    """Lease up to `limit` due deliveries, at most one per subject, none whose subject is
+    leased already. An expired lease is a crashed worker: its delivery is due again (and
+    dead once it has used all its attempts, so a delivery that kills workers stops)."""
+    now = utcnow()
+    pg = is_postgres(engine)
+    with _worker_tx(engine) as conn:
+        if pg:
+            conn.execute(_CLAIM["lock"])
+        conn.execute(
+            _CLAIM["bury"],
+            {
+                "now": now,
+                "max_attempts": max_attempts,
+                "why": f"; lease expired on the last of {max_attempts} attempts (worker crashed?)",
+            },
+        )
+        rows = conn.execute(
+            _CLAIM["candidates_pg" if pg else "candidates"],
+            {"now": now, "lim": max(limit * 4, limit + 8)},
+        ).all()
+        chosen: list[str] = []
+        subjects: set[str] = set()
+        for row in rows:
+            if row.subject and row.subject in subjects:
+                continue
+            subjects.add(row.subject)
+            chosen.append(row.id)
+            if len(chosen) >= limit:
+                break
+        if not chosen:
+            return []
+        claimed = conn.execute(
+            _CLAIM["lease"],
+            {"ids": chosen, "until": now + dt.timedelta(seconds=lease), "worker": worker_id},
+        ).all()
+    return [
+        Claimed(
+            key=r.id,
+            delivery=Delivery(
+                id=r.delivery_id, forge=r.forge, event=r.event, body=r.body, headers=r.headers
+            ),
+            subject=r.subject,
+            attempts=r.attempts,
+            received_at=r.received_at,
+        )
+        for r in sorted(claimed, key=lambda r: (r.available_at, r.received_at))
+    ]
+
+
+def extend(engine: Engine, keys: Sequence[str], worker_id: str, lease: float) -> int:
+    """Renew the leases a live worker still holds (its heartbeat)."""
+    if not keys:
+        return 0
+    until = utcnow() + dt.timedelta(seconds=lease)
+    with _worker_tx(engine) as conn:
+        return conn.execute(
+            sa.update(T)
+            .where(T.c.id.in_(list(keys)), T.c.leased_by == worker_id, T.c.state == PROCESSING)
+            .values(lease_until=until)
+        ).rowcount
+
+
+def complete(
+    engine: Engine, key: str, worker_id: str, *, state: str = DONE, note: str | None = None
+) -> bool:
+    """Mark a leased delivery done (or ignored, with why). False if the lease was lost."""
+    if state not in (DONE, IGNORED):
+        raise ValueError(f"complete() takes done or ignored, not {state!r}")
+    with _worker_tx(engine) as conn:
+        done = conn.execute(
+            _COMPLETE,
+            {"key": key, "worker": worker_id, "state": state, "at": utcnow(), "note": note},
+        ).first()
+    return done is not None
+
+
+_COMPLETE = (
+    sa.update(T)
+    .where(
+        T.c.id == sa.bindparam("key"),
+        T.c.leased_by == sa.bindparam("worker"),
+        T.c.state == PROCESSING,
+    )
+    .values(
+        state=sa.bindparam("state"),
+        lease_until=None,
+        processed_at=sa.bindparam("at"),
+        last_error=sa.bindparam("note"),
+    )
+    .returning(T.c.id)
+)
+
+
+def fail(
+    engine: Engine,
+    key: str,
+    worker_id: str,
+    error: str,
+    *,
+    max_attempts: int = 8,
+    backoff: Backoff | None = None,
+) -> str | None:
+    """Record a failed attempt: back to the queue after a backoff, or dead when the attempts
+    are used up. Returns the new state, or None if this worker no longer held the lease."""
+    backoff = backoff or Backoff()
+    now = utcnow()
+    with _worker_tx(engine) as conn:
+        row = conn.execute(
+            sa.select(T.c.attempts).where(
+                T.c.id == key, T.c.leased_by == worker_id, T.c.state == PROCESSING
+            )
+        ).first()
+        if row is None:
+            return None
+        dead = row.attempts >= max_attempts
+        values: dict[str, Any] = {
+            "state": DEAD if dead else QUEUED,
+            "lease_until": None,
+            "last_error": error[:10_000],
+        }
+        if dead:
+            values["processed_at"] = now
+        else:
+            values["available_at"] = now + dt.timedelta(seconds=backoff.delay(row.attempts))
+        conn.execute(sa.update(T).where(T.c.id == key).values(**values))
+    return DEAD if dead else QUEUED
+
+
+def release(engine: Engine, key: str, worker_id: str) -> bool:
+    """Give a leased delivery back untouched (graceful shutdown before it was started)."""
+    with _worker_tx(engine) as conn:
+        return (
+            conn.execute(
+                sa.update(T)
+                .where(T.c.id == key, T.c.leased_by == worker_id, T.c.state == PROCESSING)
+                .values(
+                    state=QUEUED,
+                    lease_until=None,
+                    leased_by=None,
+                    attempts=T.c.attempts - 1,
+                    available_at=utcnow(),
+                )
+            ).rowcount
+            == 1
+        )
+
+
+def requeue_dead(engine: Engine, delivery_id: str | None = None) -> int:
+    """Put dead deliveries back in the queue with fresh attempts: all of them, or one
+    (named by its inbox key `forge:id` or by the forge's delivery id). Returns how many."""
+    where = [T.c.state == DEAD]
+    if delivery_id:
+        where.append(sa.or_(T.c.id == delivery_id, T.c.delivery_id == delivery_id))
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.update(T)
+            .where(*where)
+            .values(
+                state=QUEUED,
+                attempts=0,
+                available_at=utcnow(),
+                lease_until=None,
+                leased_by=None,
+                processed_at=None,
+            )
+        ).rowcount
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    by_state: dict[str, int]
+    oldest_queued_age: float  # seconds; 0 when nothing waits
+
+
+def stats(engine: Engine) -> QueueStats:
+    """Deliveries per state and the age of the oldest waiting one, for metrics."""
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+        counts: dict[str, int] = {
+            state: n
+            for state, n in conn.execute(sa.select(T.c.state, sa.func.count()).group_by(T.c.state))
+        }
+        oldest = conn.execute(
+            sa.select(sa.func.min(T.c.received_at)).where(T.c.state.in_([QUEUED, PROCESSING]))
+        ).scalar()
+    age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+    return QueueStats(by_state={s: int(counts.get(s, 0)) for s in STATES}, oldest_queued_age=age)
+
+
+def get(engine: Engine, key: str) -> dict[str, Any] | None:
+    """One inbox row as a dict (tests, CLI, admin pages)."""
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+        row = conn.execute(sa.select(T).where(T.c.id == key)).first()
+    return dict(row._mapping) if row is not None else None

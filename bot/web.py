@@ -1,0 +1,308 @@
+"""HTTP endpoints: verify, store, answer. Nothing else happens here.
+
+The only async code of the server. A request body is read (at most `max_body_bytes`), then
+one call in the threadpool checks the signature in constant time, parses the JSON, stores
+the delivery and commits; only then is the request answered. No policy is evaluated and
+no forge API is called on this path: that is the workers' job.
+
+Status codes: 202 stored; 200 duplicate delivery id (or ping, or a Slack click, which
+must be answered 200); 400 malformed; 401 bad or missing signature, or no secret
+configured (never skip the check); 413 too large; 503 the database cannot store it (the
+forge will retry, nothing is accepted that is not stored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from bot import inbox, metrics, store
+from bot.forges import Delivery, Forge
+from bot.governor import PolicyHolder
+from bot.settings import Settings, secret
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 255
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing early on Content-Length and again while counting bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"status": message, **extra}, status_code=status)
+
+
+class Ingress:
+    """The webhook endpoints of one app: settings, the store, and who to wake."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        forges: Mapping[str, Forge],
+        policy: PolicyHolder,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.forges = forges
+        self.policy = policy
+        self.on_stored = on_stored
+
+    # -- endpoints -------------------------------------------------------------------
+    async def github(self, request: Request) -> Response:
+        return await self._receive(request, "github", self._verify_github)
+
+    async def gitlab(self, request: Request) -> Response:
+        return await self._receive(request, "gitlab", self._verify_gitlab)
+
+    async def slack(self, request: Request) -> Response:
+        return await self._receive(request, "slack", self._verify_slack)
+
+    async def healthz(self, _request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(self, _request: Request) -> Response:
+        return await run_in_threadpool(self._readiness)
+
+    async def metrics(self, _request: Request) -> Response:
+        return await run_in_threadpool(self._metrics)
+
+    async def verdict(self, request: Request) -> Response:
+        """Minimal details page: the stored verdict as JSON (bot.pages may render HTML)."""
+        token = request.path_params["token"]
+        try:
+            found = await run_in_threadpool(store.evaluation_by_token, self.engine, token)
+        except SQLAlchemyError:
+            return _answer(503, "database unavailable")
+        if found is None:
+            return _answer(404, "no such verdict")
+        return JSONResponse(
+            {
+                "repo": found["repo"],
+                "number": found["number"],
+                "head": found["head_sha"],
+                "decision": found["decision"],
+                "verdict": found["verdict"],
+                "created_at": found["created_at"].isoformat(),
+            }
+        )
+
+    # -- the ack path ----------------------------------------------------------------
+    async def _receive(
+        self,
+        request: Request,
+        forge: str,
+        verify: Callable[[bytes, Mapping[str, str]], Delivery | Response],
+    ) -> Response:
+        try:
+            body = await read_body(request, self.settings.max_body_bytes)
+        except TooLarge:
+            metrics.REJECTED.labels(forge, "too-large").inc()
+            return _answer(413, f"payload over {self.settings.max_body_bytes} bytes")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        response = await run_in_threadpool(self._accept, forge, verify, body, headers)
+        if response.status_code in (200, 202) and self.on_stored is not None:
+            self.on_stored()
+        return response
+
+    def _accept(
+        self,
+        forge: str,
+        verify: Callable[[bytes, Mapping[str, str]], Delivery | Response],
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> Response:
+        checked = verify(body, headers)
+        if isinstance(checked, Response):
+            return checked
+        delivery = checked
+        with metrics.delivery_context(inbox.key_of(forge, delivery.id)):
+            subject = self._subject(delivery)
+            try:
+                stored = inbox.store(self.engine, delivery, subject)
+            except SQLAlchemyError as exc:
+                metrics.REJECTED.labels(forge, "database").inc()
+                log.error("cannot store delivery: %s", exc.__class__.__name__)
+                return JSONResponse(
+                    {"status": "database unavailable, retry later"},
+                    status_code=503,
+                    headers={"Retry-After": "5"},
+                )
+            if not stored:
+                metrics.DUPLICATES.labels(forge).inc()
+                log.info("duplicate %s delivery %s: not processed again", forge, delivery.event)
+                return _answer(200, "duplicate", delivery=delivery.id)
+            metrics.RECEIVED.labels(forge, delivery.event).inc()
+            log.info("stored %s %s", forge, delivery.event, extra={"subject": subject})
+        if forge == "slack":
+            return Response(status_code=200)
+        if delivery.event == "ping":
+            return _answer(200, "pong", delivery=delivery.id)
+        return _answer(202, "queued", delivery=delivery.id)
+
+    def _subject(self, delivery: Delivery) -> str:
+        forge = self.forges.get(delivery.forge)
+        if forge is None:
+            return ""
+        try:
+            return forge.subject_of(delivery)[:500]
+        except Exception:  # noqa: BLE001 - a payload the forge cannot read is not serialized
+            log.warning("could not read the subject of a %s delivery", delivery.forge)
+            return ""
+
+    # -- per-forge verification ------------------------------------------------------
+    def _verify_github(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Response:
+        key = secret(self.settings.github_webhook_secret)
+        if not key:
+            metrics.REJECTED.labels("github", "no-secret").inc()
+            return _answer(401, "GitHub webhook secret not configured: refusing")
+        expected = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+        given = headers.get("x-hub-signature-256", "")
+        if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+            metrics.REJECTED.labels("github", "signature").inc()
+            return _answer(401, "bad or missing X-Hub-Signature-256")
+        delivery_id = headers.get("x-github-delivery", "")
+        event = headers.get("x-github-event", "")
+        return _delivery("github", delivery_id, event, body, headers, _json_object(body))
+
+    def _verify_gitlab(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Response:
+        key = secret(self.settings.gitlab_webhook_secret)
+        if not key:
+            metrics.REJECTED.labels("gitlab", "no-secret").inc()
+            return _answer(401, "GitLab webhook secret not configured: refusing")
+        given = headers.get("x-gitlab-token", "")
+        if not hmac.compare_digest(key.encode(), given.encode("utf-8", "replace")):
+            metrics.REJECTED.labels("gitlab", "signature").inc()
+            return _answer(401, "bad or missing X-Gitlab-Token")
+        delivery_id = (
+            headers.get("idempotency-key")
+            or headers.get("x-gitlab-event-uuid")
+            or hashlib.sha256(body).hexdigest()
+        )
+        event = headers.get("x-gitlab-event", "")
+        return _delivery("gitlab", delivery_id, event, body, headers, _json_object(body))
+
+    def _verify_slack(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Response:
+        from slack_sdk.signature import SignatureVerifier
+
+        key = secret(self.settings.slack_signing_secret)
+        if not key:
+            metrics.REJECTED.labels("slack", "no-secret").inc()
+            return _answer(401, "Slack signing secret not configured: refusing")
+        verifier = SignatureVerifier(key)  # rejects timestamps outside a 5-minute window
+        if not verifier.is_valid(
+            body,
+            headers.get("x-slack-request-timestamp", ""),
+            headers.get("x-slack-signature", ""),
+        ):
+            metrics.REJECTED.labels("slack", "signature").inc()
+            return _answer(401, "bad, missing or expired X-Slack-Signature")
+        try:
+            form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=True)
+            payload = json.loads(form["payload"][0])
+        except (ValueError, KeyError, IndexError):
+            return _answer(400, "expected a form with a JSON `payload` field")
+        if not isinstance(payload, dict):
+            return _answer(400, "payload is not a JSON object")
+        delivery_id = str(
+            payload.get("trigger_id") or hashlib.sha256(body).hexdigest()
+        )  # one click, one trigger
+        event = str(payload.get("type") or "interaction")
+        return _delivery("slack", delivery_id, event, body, headers, payload)
+
+    # -- operations ------------------------------------------------------------------
+    def _readiness(self) -> Response:
+        checks: dict[str, str] = {}
+        ready = True
+        try:
+            store.ping(self.engine)
+            checks["database"] = "ok"
+        except SQLAlchemyError as exc:
+            ready = False
+            checks["database"] = f"unreachable ({exc.__class__.__name__})"
+        try:
+            self.policy.policy  # noqa: B018 - triggers a reload check
+            checks["policy"] = f"loaded from {self.policy.path}"
+            if self.policy.error:
+                checks["policy"] += "; the last reload failed, keeping the last good policy"
+                checks["policy_error"] = self.policy.error
+        except Exception as exc:  # noqa: BLE001
+            ready = False
+            checks["policy"] = f"not loaded: {exc}"
+        checks["status"] = "ready" if ready else "not ready"
+        return JSONResponse(checks, status_code=200 if ready else 503)
+
+    def _metrics(self) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        started = time.monotonic()
+        try:
+            stats = inbox.stats(self.engine)
+        except SQLAlchemyError:
+            log.warning("metrics: database unavailable, queue gauges not updated")
+        else:
+            for state, count in stats.by_state.items():
+                metrics.QUEUE_DEPTH.labels(state).set(count)
+            metrics.QUEUE_AGE.set(stats.oldest_queued_age)
+        log.debug("metrics collected in %.3fs", time.monotonic() - started)
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _delivery(
+    forge: str,
+    delivery_id: str,
+    event: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    payload: dict[str, Any] | None,
+) -> Delivery | Response:
+    if not delivery_id or len(delivery_id) > MAX_ID_LENGTH:
+        metrics.REJECTED.labels(forge, "no-delivery-id").inc()
+        return _answer(400, "missing or overlong delivery id header")
+    if not event or len(event) > 100:
+        metrics.REJECTED.labels(forge, "no-event").inc()
+        return _answer(400, "missing or overlong event header")
+    if payload is None:
+        metrics.REJECTED.labels(forge, "bad-json").inc()
+        return _answer(400, "body is not a JSON object")
+    return Delivery(
+        id=delivery_id, forge=forge, event=event, body=body, headers=inbox.keep_headers(headers)
+    )

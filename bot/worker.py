@@ -1,0 +1,323 @@
+"""Workers: claim a delivery, let its forge parse it, let the governor handle it, record it.
+
+The same `WorkerPool` runs as threads inside `changegate serve` (started by the app's
+lifespan) and alone in `changegate worker` processes. Stopping is graceful: workers stop
+claiming, finish what they hold, and a heartbeat renews the leases of in-flight work so a
+slow delivery is not taken over while it is still being processed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import governor, inbox, metrics
+from bot.forges import Forge, Work
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_forges(settings: Settings) -> dict[str, Forge]:
+    """The forges whose settings are complete. An absent module or setting: forge off."""
+    forges: dict[str, Forge] = {}
+    if settings.github_enabled:
+        try:
+            from bot.forges.github import GitHubForge
+        except ImportError as exc:
+            log.error("GitHub is configured but bot.forges.github cannot be imported: %s", exc)
+        else:
+            forges["github"] = GitHubForge.from_settings(settings)
+    if settings.gitlab_enabled:
+        try:
+            from bot.forges.gitlab import GitLabForge
+        except ImportError as exc:
+            log.error("GitLab is configured but bot.forges.gitlab cannot be imported: %s", exc)
+        else:
+            forges["gitlab"] = GitLabForge.from_settings(settings)
+    return forges
+
+
+@dataclass
+class WorkerConfig:
+    lease: float = 300.0
+    max_attempts: int = 8
+    backoff: inbox.Backoff = field(default_factory=inbox.Backoff)
+    poll_interval: float = 1.0
+    public_url: str = "http://127.0.0.1:8000"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerConfig:
+        return cls(
+            lease=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+            backoff=inbox.Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds),
+            poll_interval=settings.poll_interval_seconds,
+            public_url=settings.public_url,
+        )
+
+
+#: Processes deliveries that are not a forge's (Slack clicks): returns (state, note).
+SourceHandler = Callable[[inbox.Claimed], tuple[str, str | None]]
+#: Handles a forge's work other than "evaluate" (e.g. "deployment-gate"): (state, note).
+ActionHandler = Callable[[Work, Forge, inbox.Claimed], tuple[str, str | None]]
+
+
+class WorkerPool:
+    """`count` worker threads and one heartbeat thread over one inbox.
+
+    Deliveries go to their forge, and "evaluate" work to the governor. `sources` (by
+    delivery forge name, e.g. "slack") and `actions` (by work action) plug in the other
+    handlers without this module knowing them.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        forges: Mapping[str, Forge],
+        policy: governor.PolicyHolder,
+        config: WorkerConfig,
+        *,
+        count: int = 2,
+        name: str | None = None,
+        sources: Mapping[str, SourceHandler] | None = None,
+        actions: Mapping[str, ActionHandler] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.forges = dict(forges)
+        self.sources = dict(sources or {})
+        self.actions = dict(actions or {})
+        self.policy = policy
+        self.config = config
+        self.count = count
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._inflight: dict[str, str] = {}  # delivery key -> worker id
+        self._inflight_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.count):
+            wid = f"{self.name}/{i}"
+            t = threading.Thread(target=self._run, args=(wid,), name=f"worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        hb = threading.Thread(target=self._heartbeat, name="worker-heartbeat", daemon=True)
+        self._threads.append(hb)
+        hb.start()
+        log.info("%d workers started (%s)", self.count, self.name)
+
+    def wake(self) -> None:
+        """A delivery was just stored: stop idling now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop claiming, let in-flight deliveries finish (up to `timeout`)."""
+        self._stop.set()
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        busy = [t.name for t in self._threads if t.is_alive()]
+        if busy:
+            log.warning("workers still busy at shutdown: %s; their leases will expire", busy)
+        else:
+            log.info("workers stopped")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- the loop --------------------------------------------------------------------
+    def _run(self, worker_id: str) -> None:
+        while not self._stop.is_set():
+            try:
+                claimed = inbox.claim(
+                    self.engine,
+                    worker_id,
+                    limit=1,
+                    lease=self.config.lease,
+                    max_attempts=self.config.max_attempts,
+                )
+            except SQLAlchemyError as exc:
+                log.warning("claim failed (database unavailable?): %s", exc.__class__.__name__)
+                self._idle(min(5.0, self.config.poll_interval * 2))
+                continue
+            if not claimed:
+                self._idle(self.config.poll_interval)
+                continue
+            for item in claimed:
+                with self._inflight_lock:
+                    self._inflight[item.key] = worker_id
+                try:
+                    self.process(item, worker_id)
+                finally:
+                    with self._inflight_lock:
+                        self._inflight.pop(item.key, None)
+
+    def _idle(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _heartbeat(self) -> None:
+        """Renew held leases every third of a lease, until the last worker has exited."""
+        interval = max(0.05, self.config.lease / 3)
+        workers = [t for t in self._threads if t is not threading.current_thread()]
+        while any(t.is_alive() for t in workers):
+            if self._stop.is_set():
+                time.sleep(min(interval, 0.1))
+            else:
+                self._stop.wait(interval)
+            with self._inflight_lock:
+                held: dict[str, list[str]] = {}
+                for key, wid in self._inflight.items():
+                    held.setdefault(wid, []).append(key)
+            for wid, keys in held.items():
+                try:
+                    inbox.extend(self.engine, keys, wid, self.config.lease)
+                except SQLAlchemyError as exc:
+                    log.warning("lease renewal failed: %s", exc.__class__.__name__)
+
+    # -- one delivery ----------------------------------------------------------------
+    def process(self, item: inbox.Claimed, worker_id: str) -> str:
+        """Process one claimed delivery to an end state; returns the state recorded."""
+        d = item.delivery
+        started = time.monotonic()
+        with metrics.delivery_context(item.key):
+            try:
+                state, note = self._handle(item)
+            except Exception as exc:  # noqa: BLE001 - every failure is retried, then dead
+                error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+                metrics.FAILED.labels(d.forge, d.event).inc()
+                try:
+                    result = inbox.fail(
+                        self.engine,
+                        item.key,
+                        worker_id,
+                        error,
+                        max_attempts=self.config.max_attempts,
+                        backoff=self.config.backoff,
+                    )
+                except SQLAlchemyError:
+                    log.exception("could not record the failure; the lease will expire")
+                    return inbox.PROCESSING
+                if result == inbox.DEAD:
+                    metrics.DEAD.labels(d.forge, d.event).inc()
+                    log.error(
+                        "delivery dead after %d attempts: %s",
+                        item.attempts,
+                        error,
+                        extra={"event": d.event},
+                    )
+                else:
+                    log.warning(
+                        "attempt %d failed, will retry: %s: %s",
+                        item.attempts,
+                        type(exc).__name__,
+                        exc,
+                        extra={"event": d.event},
+                    )
+                return result or inbox.PROCESSING
+            finally:
+                metrics.LATENCY.labels(d.forge, d.event).observe(time.monotonic() - started)
+            if not inbox.complete(self.engine, item.key, worker_id, state=state, note=note):
+                log.warning("lease lost before completion; another worker took over")
+                return inbox.PROCESSING
+            metrics.PROCESSED.labels(d.forge, d.event, state).inc()
+            log.info("%s %s: %s", d.forge, d.event, state if not note else f"{state} ({note})")
+            return state
+
+    def _handle(self, item: inbox.Claimed) -> tuple[str, str | None]:
+        d = item.delivery
+        source = self.sources.get(d.forge)
+        if source is not None:
+            return source(item)
+        forge = self.forges.get(d.forge)
+        if forge is None:
+            raise LookupError(f"forge {d.forge!r} is not configured on this worker")
+        work = forge.parse(d)
+        if work.action == "ignore":
+            return inbox.IGNORED, work.reason or f"event {d.event} is not handled"
+        if work.action != "evaluate":
+            action = self.actions.get(work.action)
+            if action is None:
+                return inbox.IGNORED, f"no handler for action {work.action!r}"
+            return action(work, forge, item)
+        outcome = governor.handle(
+            work,
+            forge,
+            engine=self.engine,
+            policy=self.policy.policy,
+            public_url=self.config.public_url,
+            received_at=item.received_at,
+            delivery_key=item.key,
+        )
+        if outcome.status == "stale":
+            return inbox.IGNORED, outcome.reason
+        return inbox.DONE, None
+
+
+def run_workers(
+    settings: Settings,
+    *,
+    count: int | None = None,
+    forges: Mapping[str, Forge] | None = None,
+    sources: Mapping[str, SourceHandler] | None = None,
+    actions: Mapping[str, ActionHandler] | None = None,
+    install_signals: bool = True,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """`changegate worker`: run workers until SIGTERM/SIGINT, then stop gracefully."""
+    from bot import store
+
+    metrics.configure_logging()
+    holder = governor.PolicyHolder.from_settings(settings)
+    engine = store.make_engine(settings.database_url)
+    store.ensure_current(engine, settings.database_url, auto_upgrade_fresh_sqlite=True)
+    forges = dict(forges) if forges is not None else build_forges(settings)
+    n = settings.worker_count if count is None else count
+    pool = WorkerPool(
+        engine,
+        forges,
+        holder,
+        WorkerConfig.from_settings(settings),
+        count=max(1, n),
+        sources=sources,
+        actions=actions,
+    )
+    stop = stop_event or threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping after in-flight deliveries", signal.Signals(signum).name)
+        stop.set()
+
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, registry=metrics.REGISTRY)
+        log.info("worker metrics on :%d/metrics", settings.worker_metrics_port)
+    if install_signals:
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+    log.info("worker process up: forges %s, policy %s", sorted(forges) or "none", settings.policy)
+    pool.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        pool.stop(timeout=settings.shutdown_timeout_seconds)
+        engine.dispose()

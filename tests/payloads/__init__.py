@@ -1,0 +1,1 @@
+"""Real webhook payloads fetched from their published packages (cached under .cache/)."""

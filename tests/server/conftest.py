@@ -1,0 +1,231 @@
+"""Fixtures of the server tests: a fresh database on SQLite and on PostgreSQL, settings,
+a policy file, the in-memory forge, and a real uvicorn server on a free local port.
+
+PostgreSQL runs when CHANGEGATE_TEST_POSTGRES_URL is set (and then must be reachable);
+each test gets a schema of its own, dropped afterwards, so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from bot import store
+from bot.settings import Settings
+
+from .testforge import SECRET, MemoryForge
+
+PG_ENV = "CHANGEGATE_TEST_POSTGRES_URL"
+
+POLICY = """\
+version: 1
+environments:
+  production:
+    paths: ["deploy/production/**"]
+  staging:
+    paths: ["deploy/staging/**"]
+groups:
+  senior:
+    github: ["alice"]
+rules:
+  - id: pinned-images
+    kind: unpinned-image
+    action: block
+  - id: prod-only
+    kind: prod-only-change
+    action: require-approval
+    approvers: senior
+"""
+
+
+def postgres_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(
+            f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    return store.normalize_url(url)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A URL whose search_path is a fresh schema of this test's own."""
+    base = postgres_url()
+    schema = f"cg_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, connect_args={"connect_timeout": 5})
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database (no tables) on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'changegate.db'}"
+    return request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A database with the current schema. Built from the models, which is faster than
+    running the migrations for every test; test_store checks that the two agree."""
+    eng = store.make_engine(db_url)
+    store.load_models().create_all(eng)
+    with eng.begin() as conn:  # what `alembic stamp head` records
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.execute(
+            sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": store.head_revision()}
+        )
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.yml"
+    path.write_text(POLICY)
+    return path
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, policy_file: Path):  # type: ignore[no-untyped-def]
+    def make(database_url: str | None = None, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": database_url or f"sqlite:///{tmp_path / 'web.db'}",
+            "policy": policy_file,
+            "public_url": "https://changegate.example.com",
+            "github_webhook_secret": SecretStr(SECRET),
+            "worker_count": 0,
+            "poll_interval_seconds": 0.05,
+            "backoff_base_seconds": 0.01,
+            "backoff_max_seconds": 0.05,
+            "policy_reload_seconds": 0,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
+
+    return make
+
+
+@pytest.fixture
+def forge() -> MemoryForge:
+    return MemoryForge()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """create_app served by a real uvicorn on 127.0.0.1 in a thread."""
+
+    def __init__(self, app: object) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,  # type: ignore[arg-type]
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+class TcpProxy:
+    """A TCP relay to a database that a test can cut and restore (a database restart)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(32)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        """Refuse new connections and cut every open one."""
+        if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() blocked in its thread
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self._conns.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)

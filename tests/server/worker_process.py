@@ -1,0 +1,27 @@
+"""`changegate worker` with the in-memory forge, for the kill -9 test (run as a script).
+
+argv: DATABASE_URL POLICY_FILE MARKER_DIR
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bot.settings import Settings  # noqa: E402
+from bot.worker import run_workers  # noqa: E402
+from tests.server.testforge import MemoryForge  # noqa: E402
+
+if __name__ == "__main__":
+    url, policy, markers = sys.argv[1:4]
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        policy=Path(policy),
+        lease_seconds=1.0,
+        poll_interval_seconds=0.05,
+        worker_count=1,
+    )
+    run_workers(settings, forges={"github": MemoryForge(marker_dir=Path(markers))})
