@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -74,9 +74,13 @@ class Finding:
     message: str
     column: int | None = None
 
-    def sort_key(self) -> tuple[str, int, str, int, str]:
-        """(path, line, rule): a whole-file finding (no line) comes first in its file."""
-        return (self.path, self.line or 0, self.rule, self.column or 0, self.subject)
+    def sort_key(self) -> tuple[str, int, str, int]:
+        """(path, line, rule): a whole-file finding (no line) comes first in its file; the
+        sort is stable, so findings on one line keep the order they were found in."""
+        return (self.path, self.line or 0, self.rule, self.column or 0)
+
+    def __lt__(self, other: Finding) -> bool:
+        return self.sort_key() < other.sort_key()
 
     def as_dict(self) -> dict[str, Any]:
         return {

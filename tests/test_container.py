@@ -10,7 +10,8 @@ import zipfile
 from pathlib import Path
 
 from bot.cli import main
-from conftest import REPO_ROOT
+
+from support import REPO_ROOT
 
 
 def test_dockerfile_passes_hadolint() -> None:

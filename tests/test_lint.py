@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+from support import REPO_ROOT
 
 
 def run_tool(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,8 @@ bomb costs nothing until somebody expands it; `walk()` visits each node once and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import yaml
@@ -100,7 +100,7 @@ def _may_nest_deeply(text: str) -> bool:
     return deepest > MAX_DEPTH
 
 
-_DEEP_BLOCK = re.compile(r"^[ \t?:-]{%d}" % MAX_DEPTH, re.M)
+_DEEP_BLOCK = re.compile(rf"^[ \t?:-]{{{MAX_DEPTH}}}", re.M)
 _BRACKET = re.compile(r"[\[\]{}]")
 _ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]")
 

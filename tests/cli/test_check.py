@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import main
 
-from conftest import GitRepo
+from support import WorkTreeRepo as GitRepo
 
 POLICY = """\
 version: 1

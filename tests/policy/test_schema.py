@@ -15,7 +15,7 @@ from bot.policy.schema import (
     policy_json_schema,
 )
 
-from conftest import REPO_ROOT
+from support import REPO_ROOT
 
 SPEC_EXAMPLE = textwrap.dedent(
     """\
