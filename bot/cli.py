@@ -183,15 +183,23 @@ def _settings():  # noqa: ANN202 - imported lazily
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import serve
+    from bot.store import SchemaError
 
-    serve(_settings(), args.host, args.port)
+    try:
+        serve(_settings(), args.host, args.port)
+    except SchemaError as exc:
+        raise UsageError(str(exc)) from None
     return EXIT_PASS
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.store import SchemaError
     from bot.worker import run_workers
 
-    run_workers(_settings())
+    try:
+        run_workers(_settings())
+    except SchemaError as exc:
+        raise UsageError(str(exc)) from None
     return EXIT_PASS
 
 
