@@ -7,6 +7,7 @@ configuration error, with a message that names the file and line.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -65,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="migrate the database to the current schema")
+
+    audit = sub.add_parser("audit", help="the append-only audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_sub.add_parser(
+        "verify", help="check the hash chain: exit 1 if a row was edited or deleted"
+    )
+    export = audit_sub.add_parser("export", help="print audit rows as evidence")
+    export.add_argument("--since", help="a duration (7d, 12h) or an ISO date (2026-01-31)")
+    export.add_argument("--format", choices=["csv", "json"], default="json")
 
     inbox = sub.add_parser("inbox", help="the durable delivery inbox")
     inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
@@ -222,6 +232,43 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from bot import audit
+    from bot.store import make_engine
+
+    engine = make_engine(_settings().database_url)
+    with Session(engine) as session:
+        if args.audit_command == "verify":
+            problems = audit.verify(session)
+            seq, digest = audit.head(session)
+            for problem in problems:
+                print(f"audit: {problem}", file=sys.stderr)
+            if problems:
+                return EXIT_FINDINGS
+            print(f"audit log intact: {seq} rows, head {digest[:16]}")
+            return EXIT_PASS
+        sys.stdout.write(audit.export(session, _since(args.since), args.format))
+    return EXIT_PASS
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    from bot.policy.schema import parse_duration
+
+    if not value:
+        return None
+    try:
+        return dt.datetime.now(dt.UTC) - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since {value!r}: give a duration (7d, 12h) or an ISO date") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def _existing(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
@@ -244,6 +291,7 @@ _HANDLERS = {
     "worker": cmd_worker,
     "db": cmd_db,
     "inbox": cmd_inbox,
+    "audit": cmd_audit,
 }
 
 if __name__ == "__main__":
