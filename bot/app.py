@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from bot import store
+from bot.approvals.service import wire
 from bot.forges import Forge
 from bot.governor import PolicyHolder
 from bot.metrics import configure_logging
@@ -40,13 +41,15 @@ def create_app(
 ) -> Starlette:
     """A ready-to-serve app. `forges`, `engine` and `workers` override what `settings`
     would build (tests inject a test forge, or run without in-process workers);
-    `sources` and `actions` plug extra handlers into the workers (see `WorkerPool`)."""
+    `sources` and `actions` plug extra handlers into the workers (see `WorkerPool`), over
+    the ones `bot.approvals.service.wire` builds (Slack clicks, deploy gates, expiry)."""
     holder = PolicyHolder.from_settings(settings)
     own_engine = engine is None
     engine = engine if engine is not None else store.make_engine(settings.database_url)
     schema = store.ensure_current(engine, settings.database_url, auto_upgrade_fresh_sqlite=True)
     forges = dict(forges) if forges is not None else build_forges(settings)
     count = settings.worker_count if workers is None else workers
+    wiring = wire(settings, engine, holder, forges)
     pool = (
         WorkerPool(
             engine,
@@ -54,13 +57,24 @@ def create_app(
             holder,
             WorkerConfig.from_settings(settings),
             count=count,
-            sources=sources,
-            actions=actions,
+            sources={**wiring.sources, **(sources or {})},
+            actions={**wiring.actions, **(actions or {})},
+            approvals=wiring.approvals,
+            periodic=wiring.periodic,
         )
         if count > 0
         else None
     )
-    ingress = Ingress(settings, engine, forges, holder, on_stored=pool.wake if pool else None)
+    if pool is not None and wiring.approvals is not None:
+        wiring.approvals.on_enqueued = pool.wake
+    ingress = Ingress(
+        settings,
+        engine,
+        forges,
+        holder,
+        on_stored=pool.wake if pool else None,
+        slack=wiring.approvals,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -95,6 +109,8 @@ def create_app(
     app.state.policy = holder
     app.state.forges = forges
     app.state.workers = pool
+    app.state.approvals = wiring.approvals
+    app.state.gates = wiring.gates
     return app
 
 

@@ -8,6 +8,7 @@ keeps the last good policy when the new file is invalid.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -15,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -25,7 +27,14 @@ from bot.policy.evaluate import evaluate
 from bot.policy.schema import Policy, PolicyError, load_policy_file
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from bot.approvals.service import ApprovalService
+
 log = logging.getLogger(__name__)
+
+#: work that this server asked for itself (after a Slack decision, an expiry): it never
+#: re-opens an expired approval request; a forge event (a re-run, a push) does
+SELF_EVENTS = frozenset({"recheck"})
 
 
 class PolicyHolder:
@@ -141,8 +150,13 @@ def handle(
     public_url: str,
     received_at: dt.datetime,
     delivery_key: str | None = None,
+    approvals: ApprovalService | None = None,
 ) -> Outcome:
-    """Evaluate one change and publish the verdict, unless a newer head already won."""
+    """Evaluate one change and publish the verdict, unless a newer head already won.
+
+    With `approvals` (Slack on), approvals given in Slack count too, missing ones are
+    asked for in Slack once the check is published, and a rejection or a break-glass in
+    Slack decides the check (its note says so)."""
     change = work.change
     if change is None:
         raise ValueError(f"work {work.action!r} for {work.subject!r} carries no change")
@@ -157,10 +171,32 @@ def handle(
     forge.start(change, url)
     governing = effective_policy(policy, forge, work)
     view = forge.view(change)
-    approvals = forge.approvals(change)
+    forge_approvals = forge.approvals(change)
     entries = collective_entries(governing, forge.name)
     directory = forge.directory(entries) if entries else Directory()
-    verdict = evaluate(governing, view, approvals, directory=directory)
+    slack_approvals = []
+    if approvals is not None:
+        from bot.approvals.service import merge_directories
+
+        slack_approvals = approvals.approvals_for(subject, change.head)
+        directory = merge_directories(directory, approvals.directory(governing))
+    verdict = evaluate(governing, view, [*forge_approvals, *slack_approvals], directory=directory)
+    override, followup = None, None
+    if approvals is not None:
+        override, followup = approvals.review(
+            forge=forge.name,
+            change=change,
+            subject=subject,
+            verdict=verdict,
+            policy=governing,
+            forge_approvals=forge_approvals,
+            directory=directory,
+            details_url=url,
+            delivery_key=delivery_key,
+            reopen_expired=work.extra.get("event") not in SELF_EVENTS,
+        )
+        if override is not None:
+            verdict = dataclasses.replace(verdict, decision=override.decision)
     store.save_evaluation(
         engine,
         token=token,
@@ -171,7 +207,12 @@ def handle(
         verdict=verdict,
         delivery_id=delivery_key,
     )
-    forge.publish(change, verdict, url)
+    if override is not None:
+        forge.publish(change, verdict, url, note=override.note)
+    else:
+        forge.publish(change, verdict, url)
+    if approvals is not None and followup:
+        approvals.follow_up(followup)  # after the check: a Slack failure retries both
     metrics.VERDICTS.labels(forge.name, str(verdict.decision)).inc()
     log.info(
         "%s %s@%s: %s (%d findings)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///changegate.db"
@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     github_private_key_path: Path | None = None
     github_webhook_secret: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
+    github_throttle: bool = Field(
+        default=True,
+        description="Space API calls as GitHub asks of integrations (writes 1 s apart); "
+        "off only for a local stand-in.",
+    )
 
     gitlab_url: str | None = None
     gitlab_token: SecretStr | None = None
@@ -39,6 +44,19 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_default_channel: str | None = Field(
+        default=None,
+        description="Channel for approval requests when neither the rule nor the group names one.",
+    )
+    slack_usergroup_ttl_seconds: float = Field(
+        default=300.0, ge=0, description="How long Slack user-group members are cached."
+    )
+    approval_expires_after: str = Field(
+        default="72h", description="How long a pull/merge request's approval request stays open."
+    )
+    approvals_tick_seconds: float = Field(
+        default=60.0, ge=0, description="Expiry and reminder sweep interval; 0: never."
+    )
 
     # -- operations -------------------------------------------------------------------
     worker_count: int = Field(default=2, ge=0, description="In-process workers of `serve`.")
@@ -71,6 +89,14 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @field_validator("approval_expires_after")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        from bot.policy.schema import parse_duration
+
+        parse_duration(value)
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -20,7 +20,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,9 +29,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot import inbox, metrics, store
+from bot.approvals.slack import RequestVerifier
+from bot.approvals.slack import delivery_id as slack_delivery_id
 from bot.forges import Delivery, Forge
 from bot.governor import PolicyHolder
 from bot.settings import Settings, secret
+
+if TYPE_CHECKING:
+    from bot.approvals.service import ApprovalService
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +76,17 @@ class Ingress:
         forges: Mapping[str, Forge],
         policy: PolicyHolder,
         on_stored: Callable[[], None] | None = None,
+        slack: ApprovalService | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.forges = forges
         self.policy = policy
         self.on_stored = on_stored
+        self.approvals = slack  # Slack fully configured: subjects of clicks, reason modals
+        key = secret(settings.slack_signing_secret)
+        # one per app: it remembers the signatures it accepted, to refuse replays
+        self.slack_verifier = RequestVerifier(key) if key else None
 
     # -- endpoints -------------------------------------------------------------------
     async def github(self, request: Request) -> Response:
@@ -165,12 +175,23 @@ class Ingress:
             metrics.RECEIVED.labels(forge, delivery.event).inc()
             log.info("stored %s %s", forge, delivery.event, extra={"subject": subject})
         if forge == "slack":
+            if self.approvals is not None:
+                try:  # a reason modal must open within the click's 3-second trigger_id
+                    self.approvals.fast_path(delivery.body)
+                except Exception as exc:  # noqa: BLE001 - the click is stored: answer 200
+                    log.warning("could not open the Slack modal: %s", exc)
             return Response(status_code=200)
         if delivery.event == "ping":
             return _answer(200, "pong", delivery=delivery.id)
         return _answer(202, "queued", delivery=delivery.id)
 
     def _subject(self, delivery: Delivery) -> str:
+        if delivery.forge == "slack":  # serialized with its pull request or deploy
+            try:
+                return self.approvals.inbox_subject(delivery.body)[:500] if self.approvals else ""
+            except Exception:  # noqa: BLE001 - an unreadable click is not serialized
+                log.warning("could not read the subject of a Slack interaction")
+                return ""
         forge = self.forges.get(delivery.forge)
         if forge is None:
             return ""
@@ -213,20 +234,14 @@ class Ingress:
         return _delivery("gitlab", delivery_id, event, body, headers, _json_object(body))
 
     def _verify_slack(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Response:
-        from slack_sdk.signature import SignatureVerifier
-
-        key = secret(self.settings.slack_signing_secret)
-        if not key:
+        if self.slack_verifier is None:
             metrics.REJECTED.labels("slack", "no-secret").inc()
             return _answer(401, "Slack signing secret not configured: refusing")
-        verifier = SignatureVerifier(key)  # rejects timestamps outside a 5-minute window
-        if not verifier.is_valid(
-            body,
-            headers.get("x-slack-request-timestamp", ""),
-            headers.get("x-slack-signature", ""),
-        ):
+        # signature over the raw body, a 5-minute window, and no replays
+        problem = self.slack_verifier.problem(body, headers)
+        if problem is not None:
             metrics.REJECTED.labels("slack", "signature").inc()
-            return _answer(401, "bad, missing or expired X-Slack-Signature")
+            return _answer(401, problem)
         try:
             form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=True)
             payload = json.loads(form["payload"][0])
@@ -234,11 +249,9 @@ class Ingress:
             return _answer(400, "expected a form with a JSON `payload` field")
         if not isinstance(payload, dict):
             return _answer(400, "payload is not a JSON object")
-        delivery_id = str(
-            payload.get("trigger_id") or hashlib.sha256(body).hexdigest()
-        )  # one click, one trigger
+        # derived from the signature: the same request sent twice is stored once
         event = str(payload.get("type") or "interaction")
-        return _delivery("slack", delivery_id, event, body, headers, payload)
+        return _delivery("slack", slack_delivery_id(headers), event, body, headers, payload)
 
     # -- operations ------------------------------------------------------------------
     def _readiness(self) -> Response:

@@ -16,9 +16,10 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +27,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import governor, inbox, metrics
 from bot.forges import Forge, Work
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.approvals.service import ApprovalService
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,8 @@ class WorkerConfig:
 SourceHandler = Callable[[inbox.Claimed], tuple[str, str | None]]
 #: Handles a forge's work other than "evaluate" (e.g. "deployment-gate"): (state, note).
 ActionHandler = Callable[[Work, Forge, inbox.Claimed], tuple[str, str | None]]
+#: (interval in seconds, job): periodic jobs such as the approvals' expiry sweep.
+Periodic = tuple[float, Callable[[], Any]]
 
 
 class WorkerPool:
@@ -80,7 +86,8 @@ class WorkerPool:
 
     Deliveries go to their forge, and "evaluate" work to the governor. `sources` (by
     delivery forge name, e.g. "slack") and `actions` (by work action) plug in the other
-    handlers without this module knowing them.
+    handlers without this module knowing them; `approvals` is handed to the governor
+    (Slack approvals); `periodic` jobs run on one more thread, each at its interval.
     """
 
     def __init__(
@@ -94,8 +101,12 @@ class WorkerPool:
         name: str | None = None,
         sources: Mapping[str, SourceHandler] | None = None,
         actions: Mapping[str, ActionHandler] | None = None,
+        approvals: ApprovalService | None = None,
+        periodic: Sequence[Periodic] = (),
     ) -> None:
         self.engine = engine
+        self.approvals = approvals
+        self.periodic = [(max(0.01, interval), job) for interval, job in periodic]
         self.forges = dict(forges)
         self.sources = dict(sources or {})
         self.actions = dict(actions or {})
@@ -119,6 +130,10 @@ class WorkerPool:
         hb = threading.Thread(target=self._heartbeat, name="worker-heartbeat", daemon=True)
         self._threads.append(hb)
         hb.start()
+        if self.periodic:
+            ticker = threading.Thread(target=self._tick, name="worker-periodic", daemon=True)
+            self._threads.append(ticker)
+            ticker.start()
         log.info("%d workers started (%s)", self.count, self.name)
 
     def wake(self) -> None:
@@ -173,10 +188,28 @@ class WorkerPool:
         self._wake.wait(seconds)
         self._wake.clear()
 
+    def _tick(self) -> None:
+        """Run each periodic job at its interval until stopped; a failing job is logged
+        and tried again at its next turn."""
+        due = [time.monotonic() + interval for interval, _job in self.periodic]
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for i, (interval, job) in enumerate(self.periodic):
+                if now < due[i]:
+                    continue
+                due[i] = now + interval
+                try:
+                    job()
+                except Exception:  # noqa: BLE001 - a periodic job must not stop the others
+                    log.exception("periodic job %s failed", getattr(job, "__name__", job))
+            self._stop.wait(max(0.01, min(due) - time.monotonic()))
+
     def _heartbeat(self) -> None:
         """Renew held leases every third of a lease, until the last worker has exited."""
         interval = max(0.05, self.config.lease / 3)
-        workers = [t for t in self._threads if t is not threading.current_thread()]
+        workers = [
+            t for t in self._threads if t.name.startswith("worker-") and t.name[7:].isdigit()
+        ]
         while any(t.is_alive() for t in workers):
             if self._stop.is_set():
                 time.sleep(min(interval, 0.1))
@@ -265,6 +298,7 @@ class WorkerPool:
             public_url=self.config.public_url,
             received_at=item.received_at,
             delivery_key=item.key,
+            approvals=self.approvals,
         )
         if outcome.status == "stale":
             return inbox.IGNORED, outcome.reason
@@ -290,15 +324,22 @@ def run_workers(
     store.ensure_current(engine, settings.database_url, auto_upgrade_fresh_sqlite=True)
     forges = dict(forges) if forges is not None else build_forges(settings)
     n = settings.worker_count if count is None else count
+    from bot.approvals.service import wire
+
+    wiring = wire(settings, engine, holder, forges)
     pool = WorkerPool(
         engine,
         forges,
         holder,
         WorkerConfig.from_settings(settings),
         count=max(1, n),
-        sources=sources,
-        actions=actions,
+        sources={**wiring.sources, **(sources or {})},
+        actions={**wiring.actions, **(actions or {})},
+        approvals=wiring.approvals,
+        periodic=wiring.periodic,
     )
+    if wiring.approvals is not None:
+        wiring.approvals.on_enqueued = pool.wake
     stop = stop_event or threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -42,6 +42,8 @@ from bot.policy.schema import Group, Policy
 APPROVE_ACTION = "changegate_approve"
 REJECT_ACTION = "changegate_reject"
 REJECT_MODAL = "changegate_reject_reason"
+BREAK_GLASS_ACTION = "changegate_break_glass"
+BREAK_GLASS_MODAL = "changegate_break_glass_reason"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
 SIGNATURE_WINDOW_SECONDS = 60 * 5
@@ -186,7 +188,7 @@ def delivery_id(headers: Mapping[str, str]) -> str:
 class Click:
     """An Approve or Reject button pressed on a request message."""
 
-    action: Literal["approve", "reject"]
+    action: Literal["approve", "reject", "break-glass"]
     request_id: str
     sha: str
     user_id: str
@@ -196,6 +198,19 @@ class Click:
     message_ts: str
     trigger_id: str
     response_url: str
+
+
+@dataclass(frozen=True)
+class BreakGlassReason:
+    """The break-glass modal, submitted: an emergency override with a written reason."""
+
+    request_id: str
+    sha: str
+    reason: str
+    user_id: str
+    team_id: str
+    channel_id: str
+    message_ts: str
 
 
 @dataclass(frozen=True)
@@ -211,7 +226,9 @@ class RejectReason:
     message_ts: str
 
 
-def parse_interaction(body: bytes | str, signer: ButtonSigner) -> Click | RejectReason | None:
+def parse_interaction(
+    body: bytes | str, signer: ButtonSigner
+) -> Click | RejectReason | BreakGlassReason | None:
     """Turn a form-encoded interaction request into a typed event.
 
     None: an interaction that is not ours (another app's button, a view we did not open).
@@ -245,11 +262,18 @@ def _user(payload: dict[str, Any]) -> tuple[str, str, str]:
     return user_id, str(user.get("username") or user.get("name") or ""), team_id
 
 
+_ACTIONS: dict[str, Literal["approve", "reject", "break-glass"]] = {
+    APPROVE_ACTION: "approve",
+    REJECT_ACTION: "reject",
+    BREAK_GLASS_ACTION: "break-glass",
+}
+
+
 def _click(payload: dict[str, Any], signer: ButtonSigner) -> Click | None:
     ours = [
         a
         for a in payload.get("actions") or []
-        if isinstance(a, dict) and a.get("action_id") in (APPROVE_ACTION, REJECT_ACTION)
+        if isinstance(a, dict) and a.get("action_id") in _ACTIONS
     ]
     if not ours:
         return None
@@ -260,7 +284,7 @@ def _click(payload: dict[str, Any], signer: ButtonSigner) -> Click | None:
     channel = payload.get("channel") or {}
     message = payload.get("message") or {}
     return Click(
-        action="approve" if action["action_id"] == APPROVE_ACTION else "reject",
+        action=_ACTIONS[action["action_id"]],
         request_id=request_id,
         sha=sha,
         user_id=user_id,
@@ -273,15 +297,22 @@ def _click(payload: dict[str, Any], signer: ButtonSigner) -> Click | None:
     )
 
 
-def _reason(payload: dict[str, Any], signer: ButtonSigner) -> RejectReason | None:
+def _reason(
+    payload: dict[str, Any], signer: ButtonSigner
+) -> RejectReason | BreakGlassReason | None:
     view = payload.get("view") or {}
-    if view.get("callback_id") != REJECT_MODAL:
+    if view.get("callback_id") not in (REJECT_MODAL, BREAK_GLASS_MODAL):
         return None
     meta = signer.unseal(str(view.get("private_metadata") or ""))
     values = (view.get("state") or {}).get("values") or {}
     reason = ((values.get(REASON_BLOCK) or {}).get(REASON_INPUT) or {}).get("value") or ""
     user_id, _name, team_id = _user(payload)
-    return RejectReason(
+    # the sealed metadata names its modal: a reject's metadata cannot break glass
+    kind = meta.get("kind", "reject")
+    if (kind == "break-glass") != (view.get("callback_id") == BREAK_GLASS_MODAL):
+        raise InteractionError("modal metadata belongs to another kind of modal")
+    event = BreakGlassReason if kind == "break-glass" else RejectReason
+    return event(
         request_id=meta["request"],
         sha=meta["sha"],
         reason=" ".join(str(reason).split()),
@@ -345,8 +376,10 @@ def request_blocks(
     *,
     group: Group | None,
     signer: ButtonSigner | None,
+    break_glass: bool = False,
 ) -> list[dict[str, Any]]:
-    """The message body; with `signer` None (decided requests) there are no buttons."""
+    """The message body; with `signer` None (decided requests) there are no buttons.
+    `break_glass` adds a third button for the emergency group (not on retro-reviews)."""
     title = _escape(request.title or request.subject)
     link = f"<{request.url}|{title}>" if request.url else title
     author = (
@@ -446,6 +479,25 @@ def request_blocks(
                 ],
             }
         )
+        if break_glass and request.kind != RequestKind.RETRO_REVIEW:
+            blocks[-1]["elements"].append(
+                {
+                    "type": "button",
+                    "action_id": BREAK_GLASS_ACTION,
+                    "text": {"type": "plain_text", "text": "Break glass"},
+                    "value": value,
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Break glass?"},
+                        "text": {
+                            "type": "plain_text",
+                            "text": "Override this request now. It is announced, audited "
+                            "and needs a retro-review.",
+                        },
+                        "confirm": {"type": "plain_text", "text": "Continue"},
+                        "deny": {"type": "plain_text", "text": "Cancel"},
+                    },
+                }
+            )
     else:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _outcome(request)}]}
@@ -479,6 +531,22 @@ def _outcome(request: ApprovalRequestRecord) -> str:
 def request_text(request: ApprovalRequestRecord) -> str:
     """The notification fallback text."""
     return f"{_headline(request)} at {request.sha[:7]} ({request.state})"
+
+
+def break_glass_modal(
+    signer: ButtonSigner, request_id: str, sha: str, channel: str, ts: str
+) -> dict[str, Any]:
+    """Asks the emergency responder why: the reason is announced and audited."""
+    modal = reject_modal(signer, request_id, sha, channel, ts)
+    modal["callback_id"] = BREAK_GLASS_MODAL
+    modal["title"] = {"type": "plain_text", "text": "Break glass"}
+    modal["submit"] = {"type": "plain_text", "text": "Override"}
+    modal["private_metadata"] = signer.seal(
+        {"request": request_id, "sha": sha, "channel": channel, "ts": ts, "kind": "break-glass"}
+    )
+    modal["blocks"][0]["label"]["text"] = f"Why override {sha[:7]} now?"
+    modal["blocks"][0]["element"]["min_length"] = 10
+    return modal
 
 
 def reject_modal(
@@ -516,9 +584,12 @@ def reject_modal(
 class SlackNotifier:
     """Posts and updates request messages, replies to clickers, opens the reason modal."""
 
-    def __init__(self, client: WebClient, signer: ButtonSigner) -> None:
+    def __init__(
+        self, client: WebClient, signer: ButtonSigner, *, break_glass: bool = False
+    ) -> None:
         self.client = client
         self.signer = signer
+        self.break_glass = break_glass  # offer the Break glass button on open requests
 
     def post_request(
         self, request: ApprovalRequestRecord, group: Group | None, channel: str
@@ -528,7 +599,9 @@ class SlackNotifier:
             self.client.chat_postMessage,
             channel=channel,
             text=request_text(request),
-            blocks=request_blocks(request, group=group, signer=self.signer),
+            blocks=request_blocks(
+                request, group=group, signer=self.signer, break_glass=self.break_glass
+            ),
             unfurl_links=False,
         )
         return str(response["channel"]), str(response["ts"])
@@ -542,7 +615,9 @@ class SlackNotifier:
             channel=request.channel,
             ts=request.message_ts,
             text=request_text(request),
-            blocks=request_blocks(request, group=group, signer=self.signer),
+            blocks=request_blocks(
+                request, group=group, signer=self.signer, break_glass=self.break_glass
+            ),
         )
 
     def remind(self, request: ApprovalRequestRecord, group: Group | None) -> None:
@@ -573,6 +648,15 @@ class SlackNotifier:
             self.client.views_open,
             trigger_id=click.trigger_id,
             view=reject_modal(
+                self.signer, click.request_id, click.sha, click.channel_id, click.message_ts
+            ),
+        )
+
+    def open_break_glass_modal(self, click: Click) -> None:
+        self._call(
+            self.client.views_open,
+            trigger_id=click.trigger_id,
+            view=break_glass_modal(
                 self.signer, click.request_id, click.sha, click.channel_id, click.message_ts
             ),
         )
@@ -686,7 +770,7 @@ class Handled:
 def handle_event(
     session: Session,
     policy: Policy,
-    event: Click | RejectReason,
+    event: Click | RejectReason | BreakGlassReason,
     *,
     notifier: SlackNotifier,
     resolver: UserGroupResolver | None = None,
@@ -705,6 +789,10 @@ def handle_event(
     request = workflow.get_request(session, event.request_id)
     if request is None:
         return Handled(False, "This approval request does not exist (any more).", None)
+    if isinstance(event, BreakGlassReason) or (
+        isinstance(event, Click) and event.action == "break-glass"
+    ):  # never an approval: bot.approvals.service handles break-glass
+        return Handled(False, "break-glass is not a decision on the request", request)
     group = policy.groups.get(request.group_name)
     actor = ("slack", event.user_id)
     channel = event.channel_id or request.channel or ""

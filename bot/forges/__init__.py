@@ -71,6 +71,10 @@ class Forge(Protocol):
         """Tell the forge a check is running (check run in_progress / status running)."""
         ...
 
-    def publish(self, change: Change, verdict: Verdict, details_url: str) -> None:
-        """Post the verdict: check run + annotations, or commit status + MR note."""
+    def publish(
+        self, change: Change, verdict: Verdict, details_url: str, *, note: str | None = None
+    ) -> None:
+        """Post the verdict: check run + annotations, or commit status + MR note. `note`
+        says why the decision differs from the findings (a Slack rejection, a break-glass);
+        it is passed only when there is one."""
         ...

@@ -302,7 +302,8 @@ class GitHubForge:
         """Build from `bot.settings.Settings` (github_app_id, github_private_key_path, ...)."""
         with open(settings.github_private_key_path, encoding="utf-8") as fh:
             key = fh.read()
-        return cls(int(settings.github_app_id), key, settings.github_api_url)
+        throttle = bool(getattr(settings, "github_throttle", True))
+        return cls(int(settings.github_app_id), key, settings.github_api_url, throttle=throttle)
 
     # -- clients ---------------------------------------------------------------------
     def client(self, installation_id: int) -> Github:
@@ -430,6 +431,15 @@ class GitHubForge:
         if event == "deployment_protection_rule":
             return self._deployment_gate(payload, repo, subject, extra)
         return Work("ignore", subject, reason=f"event {event} is not handled")
+
+    def change_work(self, repo: str, number: int) -> Work:
+        """Re-evaluation of a pull request as it is now (after a Slack decision)."""
+        try:
+            return self._evaluate_pull(
+                repo, number, f"github:{repo}#{number}", {"event": "recheck"}, None
+            )
+        except UnknownObjectException as exc:
+            return Work("ignore", reason=f"{repo}#{number}: not found on GitHub ({exc.status})")
 
     def _installation_event(
         self, event: str, action: str, payload: dict[str, Any], subject: str
@@ -667,7 +677,10 @@ class GitHubForge:
             while len(self._runs) > 10_000:
                 self._runs.popitem(last=False)
 
-    def publish(self, change: Change, verdict: Verdict, details_url: str) -> None:
+    def publish(
+        self, change: Change, verdict: Verdict, details_url: str, *, note: str | None = None
+    ) -> None:
+        """`note` (a rejection in Slack, a break-glass) titles the run and heads its summary."""
         repo = self.repo(change.repo)
         key = (change.repo.lower(), change.head)
         with self._lock:
@@ -676,6 +689,9 @@ class GitHubForge:
             run_id = self._find_open_run(repo, change.head)
         title = check_title(verdict)
         summary = summary_markdown(verdict, details_url)
+        if note:
+            title = note[:TITLE_LIMIT]
+            summary = f"**{note}**\n\n{summary}"[:SUMMARY_LIMIT]
         batches = list(_batches([annotation(f) for f in verdict.findings if f.path]))
         first = batches[0] if batches else []
         output = {"title": title, "summary": summary, "annotations": first}

@@ -377,6 +377,12 @@ class GitLabForge:
             extra = {**extra, "payload_head": stated}
         return Work("evaluate", subject, change=change, reason=reason, extra=extra)
 
+    def change_work(self, repo: str, number: int) -> Work:
+        """Re-evaluation of a merge request as it is now (after a Slack decision)."""
+        return self._evaluate_mr(
+            repo, number, f"gitlab:{repo}!{number}", {"event": "recheck"}, None
+        )
+
     def _note(
         self, payload: dict[str, Any], path: str, subject: str, extra: dict[str, Any]
     ) -> Work:
@@ -738,7 +744,9 @@ class GitLabForge:
         """Commit status `running`. Already running (a re-check racing another) is fine."""
         self._status(change, "running", "checking the change against the policy", details_url)
 
-    def publish(self, change: Change, verdict: Verdict, details_url: str) -> None:
+    def publish(
+        self, change: Change, verdict: Verdict, details_url: str, *, note: str | None = None
+    ) -> None:
         """Commit status `success` / `failed`, then the one MR note, edited in place.
 
         GitLab has no `action_required`: approval_required is posted as `failed` with
@@ -749,9 +757,13 @@ class GitLabForge:
         re-check an approval triggers.
         """
         state = _STATE[verdict.decision]
-        self._status(change, state, status_description(verdict), details_url)
+        description = note or status_description(verdict)
+        self._status(change, state, description, details_url)
         if change.number is not None:
-            self.upsert_note(change, note_body(verdict, details_url))
+            body = note_body(verdict, details_url)
+            if note:  # a rejection in Slack, a break-glass: said first
+                body = body.replace(NOTE_MARKER + "\n", f"{NOTE_MARKER}\n**{note}**\n\n", 1)
+            self.upsert_note(change, body)
 
     def _status(self, change: Change, state: str, description: str, target_url: str) -> None:
         body: dict[str, Any] = {

@@ -1,0 +1,349 @@
+"""Deploy gates: a deployment waits until `deploys.<environment>` says it may go.
+
+Both forges ask in their own way and are answered in their own way:
+
+- GitHub: a `deployment_protection_rule` event; answered through the run's
+  deployment-protection-rule endpoint (`approved` / `rejected` with a comment).
+- GitLab: a pipeline whose deploy job waits as a manual job (played once approved, by the
+  bot's token; the audit log records the human who approved it), or a `blocked`
+  deployment on Premium (approved or rejected through the deployment approvals API). A
+  deployment that is already `running` cannot be held: whether it had its approval is
+  written to the audit log.
+
+The decision itself is `workflow.gate_deploy()`: break-glass first, then freeze windows,
+a rejection in Slack, and the approvals of the gate's group (the SHA's last changegate
+verdict only changes what the comment says: a gate always needs its approvals). A gate
+that is still pending is remembered on its request (`details["waiting"]`) and answered
+when a Slack click, a break-glass or the expiry sweep decides it (`resume()`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot import audit, inbox, store
+from bot.approvals import workflow
+from bot.approvals.freeze import GateDecision
+from bot.approvals.models import ApprovalRequestRecord, RequestKind
+from bot.forges import Forge, Work
+from bot.policy.approvers import Directory
+from bot.policy.schema import DeployGate, Policy
+
+if TYPE_CHECKING:
+    from bot.approvals.service import ApprovalService
+    from bot.governor import PolicyHolder
+
+log = logging.getLogger(__name__)
+
+Result = tuple[str, str | None]
+#: answers the forge refuses because nothing waits any more (GitHub 404/422 on an answered
+#: or timed-out run; GitLab 400 "Unplayable Job", 404, 409)
+GONE_STATUSES = frozenset({400, 404, 409, 422})
+
+
+def last_verdict(engine: Engine, forge: str, repo: str, sha: str) -> str | None:
+    """The newest changegate decision published for `sha` (a pull request's head or a
+    push), or None when it was never checked."""
+    table = store.evaluations
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+        return conn.execute(
+            sa.select(table.c.decision)
+            .where(table.c.forge == forge, table.c.repo == repo, table.c.head_sha == sha)
+            .order_by(table.c.created_at.desc(), table.c.id.desc())
+            .limit(1)
+        ).scalar()
+
+
+def waiting_entry(forge: str, work: Work) -> dict[str, Any]:
+    """What it takes to answer this deployment later, kept on its request."""
+    extra = work.extra
+    if forge == "github":
+        return {"kind": "protection-rule", "run_id": int(extra["run_id"])}
+    if extra.get("kind") == "approval":
+        return {"kind": "approval", "deployment_id": int(extra["deployment_id"])}
+    environment = extra.get("environment")
+    jobs = [
+        int(job["job_id"])
+        for job in extra.get("jobs") or [{"job_id": extra["job_id"]}]
+        if job.get("environment", environment) == environment
+    ]
+    return {"kind": "manual-job", "job_ids": jobs, "pipeline_id": extra.get("pipeline_id")}
+
+
+class DeployGates:
+    """The "deployment-gate" action of the workers, and its later answers."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        holder: PolicyHolder,
+        forges: Mapping[str, Forge],
+        approvals: ApprovalService | None = None,
+    ) -> None:
+        self.engine = engine
+        self.holder = holder
+        self.forges = dict(forges)
+        self.approvals = approvals
+
+    # -- a deployment asks -------------------------------------------------------------
+    def handle(self, work: Work, forge: Forge, item: inbox.Claimed) -> Result:
+        from bot.governor import effective_policy
+
+        change = work.change
+        environment = str(work.extra.get("environment") or (change and change.environment) or "")
+        if change is None or not environment:
+            return inbox.IGNORED, "deployment gate without a change or an environment"
+        policy = effective_policy(self.holder.policy, forge, work)
+        gate = policy.deploys.get(environment)
+        if gate is None:
+            if forge.name == "github":  # we are its protection rule: never leave it hanging
+                comment = f"changegate has no gate for {environment}: nothing to hold."
+                self._answer(forge, change.repo, environment, waiting_entry("github", work),
+                             GateDecision("approved", comment), None)  # fmt: skip
+                return inbox.DONE, comment
+            return inbox.IGNORED, f"no deploy gate for {environment}"
+        if forge.name == "gitlab" and work.extra.get("kind") == "deployment":
+            return self._audit_start(work, environment, item.key)
+        entry = waiting_entry(forge.name, work)
+        verdict = last_verdict(self.engine, forge.name, change.repo, change.head)
+        directory = (
+            self.approvals.directory(policy, [gate.approvers])
+            if self.approvals is not None
+            else Directory()
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = workflow.gate_deploy(
+                session,
+                policy,
+                forge=forge.name,
+                repo=change.repo,
+                environment=environment,
+                sha=change.head,
+                verdict=verdict,
+                initiator=(forge.name, change.author) if change.author else None,
+                gate=gate,
+                delivery_id=item.key,
+                details={"waiting": []},
+                new_run=True,
+                directory=directory,
+            )
+            request = result.request
+            pending = result.decision.state == "pending"
+            if pending and request is not None:
+                waiting = list(request.details.get("waiting") or [])
+                if entry not in waiting:
+                    waiting.append(entry)
+                request.details = {**request.details, "waiting": waiting}
+                if not request.channel:
+                    request.channel = self._channel(policy, gate)
+                session.add(request)
+            session.commit()
+        if pending and request is not None:
+            if self.approvals is not None:
+                self.approvals.post_requests([request.id])
+            else:
+                log.warning("deploy gate %s waits for approvals, but Slack is off", request.id)
+            return inbox.DONE, f"pending: {result.decision.comment}"
+        self._answer(forge, change.repo, environment, entry, result.decision, request)
+        return inbox.DONE, f"{result.decision.state}: {result.decision.comment}"
+
+    def _channel(self, policy: Policy, gate: DeployGate) -> str | None:
+        group = policy.groups.get(gate.approvers)
+        if gate.slack_channel:
+            return gate.slack_channel
+        if group is not None and group.slack_channel:
+            return group.slack_channel
+        return self.approvals.default_channel if self.approvals is not None else None
+
+    # -- a decision arrives later ------------------------------------------------------
+    def resume(self, request_id: str, delivery_key: str | None = None) -> GateDecision | None:
+        """Ask the gate of a deploy request again (after a click, a break-glass or its
+        expiry) and answer every deployment still waiting on it once decided."""
+        with Session(self.engine.execution_options(sqlite_deferred=True)) as session:
+            request = workflow.get_request(session, request_id)
+            if request is None or request.kind != RequestKind.DEPLOY:
+                return None
+            session.expunge(request)
+        waiting = list(request.details.get("waiting") or [])
+        forge_name = request.subject.split(":", 1)[0]
+        forge = self.forges.get(forge_name)
+        environment = request.environment or ""
+        if not waiting or forge is None:
+            return None
+        policy = (
+            self.approvals.policy_for(forge_name, request.repo, request.sha)
+            if self.approvals is not None
+            else self.holder.policy
+        )
+        gate = policy.deploys.get(environment)
+        if gate is None:
+            return None
+        directory = (
+            self.approvals.directory(policy, [gate.approvers])
+            if self.approvals is not None
+            else Directory()
+        )
+        verdict = last_verdict(self.engine, forge_name, request.repo, request.sha)
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = workflow.gate_deploy(
+                session,
+                policy,
+                forge=forge_name,
+                repo=request.repo,
+                environment=environment,
+                sha=request.sha,
+                verdict=verdict,
+                initiator=(request.author_system, request.author)
+                if request.author_system and request.author
+                else None,
+                gate=gate,
+                delivery_id=delivery_key,
+                directory=directory,
+            )
+            session.commit()
+        if result.decision.state == "pending":
+            return result.decision
+        decided = self._decided(request_id)
+        for entry in waiting:
+            self._answer(forge, request.repo, environment, entry, result.decision, decided)
+            with Session(self.engine) as session:  # answered: never answer it twice
+                current = workflow.get_request(session, request_id)
+                if current is not None:
+                    left = [w for w in current.details.get("waiting") or [] if w != entry]
+                    current.details = {**current.details, "waiting": left}
+                    session.add(current)
+                    session.commit()
+        if self.approvals is not None:
+            self.approvals.update_messages([request_id])
+        return result.decision
+
+    def _decided(self, request_id: str) -> ApprovalRequestRecord | None:
+        with Session(self.engine.execution_options(sqlite_deferred=True)) as session:
+            request = workflow.get_request(session, request_id)
+            if request is not None:
+                session.expunge(request)
+            return request
+
+    # -- answering the forge -------------------------------------------------------------
+    def _answer(
+        self,
+        forge: Forge,
+        repo: str,
+        environment: str,
+        entry: dict[str, Any],
+        decision: GateDecision,
+        request: ApprovalRequestRecord | None,
+    ) -> None:
+        try:
+            self._send(forge, repo, environment, entry, decision, request)
+        except Exception as exc:
+            status = getattr(exc, "status", None) or getattr(exc, "response_code", None)
+            if status not in GONE_STATUSES:
+                raise  # retried with the delivery
+            # the run or job no longer waits (answered, timed out, cancelled): retrying
+            # cannot change that, and the decision itself is in the audit log
+            log.warning("%s %s: the forge no longer waits for an answer (%s): %s",
+                        repo, environment, status, exc)  # fmt: skip
+
+    def _send(
+        self,
+        forge: Forge,
+        repo: str,
+        environment: str,
+        entry: dict[str, Any],
+        decision: GateDecision,
+        request: ApprovalRequestRecord | None,
+    ) -> None:
+        approved = decision.state == "approved"
+        kind = entry.get("kind")
+        answer = getattr(forge, "answer_deployment", None)
+        if kind == "protection-rule" and answer is not None:
+            answer(repo, int(entry["run_id"]), environment, approved, decision.comment)
+        elif kind == "approval" and answer is not None:
+            answer(repo, int(entry["deployment_id"]), approved, decision.comment)
+        elif kind == "manual-job":
+            play = getattr(forge, "play_job", None)
+            if approved and play is not None:
+                for job_id in entry.get("job_ids") or []:
+                    play(repo, int(job_id))
+                    self._audit_play(forge.name, repo, environment, int(job_id), request)
+            elif not approved:
+                log.info("%s: manual deploy to %s stays unplayed: %s", repo, environment,
+                         decision.comment)  # fmt: skip
+        log.info("deploy gate %s %s: %s", repo, environment, decision.state)
+
+    def _audit_play(
+        self,
+        forge: str,
+        repo: str,
+        environment: str,
+        job_id: int,
+        request: ApprovalRequestRecord | None,
+    ) -> None:
+        """The bot's token plays the job; the audit names the human who approved it."""
+        approvers: list[list[str]] = []
+        actor: tuple[str, str] | None = None
+        sha = request.sha if request is not None else ""
+        subject = request.subject if request is not None else f"{forge}:{repo}@{environment}"
+        with Session(self.engine) as session:
+            if request is not None:
+                approvers = [
+                    [a.system, a.user] for a in workflow.approvals_for(session, subject, sha)
+                ]
+                glass = workflow.break_glass_for(session, subject, sha)
+                if glass is not None:
+                    actor = (glass.actor_system, glass.actor)
+                elif request.decided_by_system and request.decided_by:
+                    actor = (request.decided_by_system, request.decided_by)
+                elif approvers:
+                    actor = (approvers[-1][0], approvers[-1][1])
+            audit.append(
+                session,
+                action="deploy.played",
+                actor=actor,
+                subject=subject,
+                sha=sha,
+                rules=[f"deploys.{environment}"],
+                channel=actor[0] if actor else "system",
+                decision="approved",
+                detail={
+                    "job_id": job_id,
+                    "approved_by": approvers,
+                    "played_with": f"{forge} bot token",
+                },
+            )
+            session.commit()
+
+    def _audit_start(self, work: Work, environment: str, delivery_key: str) -> Result:
+        """A GitLab deployment that is created or already running: nothing can hold it;
+        record whether it had its approval."""
+        change = work.change
+        assert change is not None
+        status = str(work.extra.get("deployment_status") or "")
+        if status != "running":
+            return inbox.IGNORED, f"deployment {status}: gated through its manual job"
+        subject = workflow.deploy_subject("gitlab", change.repo, environment)
+        with Session(self.engine) as session:
+            approved = workflow.break_glass_for(session, subject, change.head) is not None or any(
+                r.state == "approved" for r in workflow.requests_for(session, subject, change.head)
+            )
+            audit.append(
+                session,
+                action="deploy.started",
+                actor=("gitlab", change.author) if change.author else None,
+                subject=subject,
+                sha=change.head,
+                rules=[f"deploys.{environment}"],
+                channel="gitlab",
+                delivery_id=delivery_key,
+                decision="approved" if approved else "unapproved",
+                detail={"deployment_id": work.extra.get("deployment_id")},
+            )
+            session.commit()
+        return inbox.DONE, "started with approval" if approved else "started WITHOUT approval"
