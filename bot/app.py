@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from bot import store
+from bot import pages, store
 from bot.approvals.service import wire
 from bot.forges import Forge
 from bot.governor import PolicyHolder
@@ -100,7 +100,7 @@ def create_app(
             Route("/healthz", ingress.healthz, methods=["GET"]),
             Route("/readyz", ingress.readyz, methods=["GET"]),
             Route("/metrics", ingress.metrics, methods=["GET"]),
-            Route("/v/{token}", ingress.verdict, methods=["GET"]),
+            *pages.routes(engine, settings, holder),
         ],
         lifespan=lifespan,
     )

@@ -51,6 +51,7 @@ class PolicyHolder:
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
         self._policy = load_policy_file(self.path)
+        self.loaded_at = store.utcnow()
         self._checked = time.monotonic()
         metrics.POLICY_LOADED.set(1)
 
@@ -70,6 +71,7 @@ class PolicyHolder:
         holder.path, holder.reload_seconds, holder.error = path, 0.0, None
         holder._lock, holder._stamp, holder._policy = threading.Lock(), None, policy
         holder._checked = time.monotonic()
+        holder.loaded_at = store.utcnow()
         return holder
 
     @property
@@ -95,6 +97,7 @@ class PolicyHolder:
                 log.error("policy %s is invalid; keeping the last good one:\n%s", self.path, exc)
                 return False
             self._policy, self.error = policy, None
+            self.loaded_at = store.utcnow()
             metrics.POLICY_LOADED.set(1)
             metrics.POLICY_RELOADS.labels("ok").inc()
             log.info("policy %s reloaded", self.path)
@@ -206,6 +209,8 @@ def handle(
         number=change.number,
         verdict=verdict,
         delivery_id=delivery_key,
+        change=change,
+        note=override.note if override is not None else None,
     )
     if override is not None:
         forge.publish(change, verdict, url, note=override.note)

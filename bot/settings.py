@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    admin_token: SecretStr | None = Field(
+        default=None, description="Sign-in token of /admin; unset: admin pages off (404)."
+    )
     slack_default_channel: str | None = Field(
         default=None,
         description="Channel for approval requests when neither the rule nor the group names one.",

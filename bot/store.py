@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Field, SQLModel
 
-from bot.change import Verdict
+from bot.change import Change, Verdict
 
 # -- tables -----------------------------------------------------------------------------
 
@@ -103,6 +103,7 @@ def load_models() -> sa.MetaData:
             if exc.name != name:
                 raise
     return metadata
+
 
 deliveries = cast(sa.Table, DeliveryRecord.__table__)  # type: ignore[attr-defined]
 evaluations = cast(sa.Table, EvaluationRecord.__table__)  # type: ignore[attr-defined]
@@ -320,7 +321,20 @@ def save_evaluation(
     number: int | None,
     verdict: Verdict,
     delivery_id: str | None,
+    change: Change | None = None,
+    note: str | None = None,
 ) -> None:
+    """Store a published verdict with what the details page explains: who counted toward
+    each approval, which approvals did not count and why, the change's title and author,
+    and the note of an override (a Slack rejection or a break-glass)."""
+    data = json.loads(json.dumps(verdict.as_dict()))
+    for entry, status in zip(data["approvals"], verdict.approvals, strict=True):
+        entry["approvers"] = list(status.approvers)
+        entry["ignored"] = [{"who": who, "why": why} for who, why in status.ignored]
+    if change is not None:
+        data["change"] = {"title": change.title, "author": change.author, "url": change.url}
+    if note:
+        data["note"] = note
     with engine.begin() as conn:
         conn.execute(
             sa.insert(evaluations).values(
@@ -332,7 +346,7 @@ def save_evaluation(
                 base_sha=verdict.base,
                 head_sha=verdict.head or "",
                 decision=str(verdict.decision),
-                verdict=json.loads(json.dumps(verdict.as_dict())),
+                verdict=data,
                 delivery_id=delivery_id,
                 created_at=utcnow(),
             )

@@ -107,26 +107,6 @@ class Ingress:
     async def metrics(self, _request: Request) -> Response:
         return await run_in_threadpool(self._metrics)
 
-    async def verdict(self, request: Request) -> Response:
-        """Minimal details page: the stored verdict as JSON (bot.pages may render HTML)."""
-        token = request.path_params["token"]
-        try:
-            found = await run_in_threadpool(store.evaluation_by_token, self.engine, token)
-        except SQLAlchemyError:
-            return _answer(503, "database unavailable")
-        if found is None:
-            return _answer(404, "no such verdict")
-        return JSONResponse(
-            {
-                "repo": found["repo"],
-                "number": found["number"],
-                "head": found["head_sha"],
-                "decision": found["decision"],
-                "verdict": found["verdict"],
-                "created_at": found["created_at"].isoformat(),
-            }
-        )
-
     # -- the ack path ----------------------------------------------------------------
     async def _receive(
         self,

@@ -62,4 +62,5 @@ def combine(admin: Policy, repo: Policy) -> Policy:
         people=admin.people,
         rules=rules,  # type: ignore[arg-type]
         deploys=deploys,
+        break_glass=admin.break_glass,
     )

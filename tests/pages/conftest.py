@@ -121,6 +121,8 @@ def save_evaluation(
     values: dict[str, Any] = {}
     if enriched:
         values["verdict"] = stored_verdict(verdict, change)
+    else:  # a row stored before verdicts carried approver names
+        values["verdict"] = json.loads(json.dumps(verdict.as_dict()))
     if at is not None:
         values["created_at"] = at
     if values:

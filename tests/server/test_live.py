@@ -74,7 +74,7 @@ def test_end_to_end_over_http_with_a_duplicate(
         while not forge.published:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        page = http.get(httpx.URL(forge.published[0].details_url).path)
+        page = http.get(httpx.URL(forge.published[0].details_url).path, params={"format": "json"})
         assert page.status_code == 200 and page.json()["decision"] == "fail"
         time.sleep(0.2)
     assert len(forge.published) == 1 and forge.parsed["e2e-1"] == 1

@@ -242,7 +242,7 @@ def test_details_page_shows_the_stored_verdict(
     _wait(lambda: len(forge.published) == 1)
     url = forge.published[0].details_url
     assert url.startswith("https://changegate.example.com/v/")
-    page = client.get(urllib.parse.urlparse(url).path)
+    page = client.get(urllib.parse.urlparse(url).path, params={"format": "json"})
     assert page.status_code == 200
     assert page.json()["decision"] == "fail" and page.json()["head"] == "abc123"
     assert client.get("/v/not-a-token").status_code == 404
