@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = policy_sub.add_parser("validate", help="validate a policy file")
     validate.add_argument("file")
     policy_sub.add_parser("schema", help="print the policy file's JSON Schema")
+    simulate = policy_sub.add_parser(
+        "simulate", help="replay recent changes against a candidate policy (server database)"
+    )
+    simulate.add_argument("candidate", help="the candidate policy file")
+    simulate.add_argument("--since", default="7d", help="a duration (7d) or an ISO date")
 
     serve = sub.add_parser("serve", help="run the webhook server (and in-process workers)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -169,11 +174,29 @@ def cmd_policy(args: argparse.Namespace) -> int:
     if args.policy_command == "schema":
         print(json.dumps(policy_json_schema(), indent=2))
         return EXIT_PASS
+    if args.policy_command == "simulate":
+        return _simulate(args)
     policy = load_policy_file(_existing(args.file))
     print(
         f"{args.file}: ok ({len(policy.rules)} rules, {len(policy.groups)} groups, "
         f"{len(policy.environments)} environments)"
     )
+    return EXIT_PASS
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from bot import simulate
+    from bot.store import make_engine
+    from bot.worker import build_forges
+
+    candidate = load_policy_file(_existing(args.candidate))
+    settings = _settings()
+    since = _since(args.since)
+    assert since is not None
+    replays = simulate.simulate(
+        make_engine(settings.database_url), build_forges(settings), candidate, since
+    )
+    print(simulate.render(replays))
     return EXIT_PASS
 
 

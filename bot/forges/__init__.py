@@ -51,6 +51,11 @@ class Forge(Protocol):
         """Turn a payload into work, asking the API for what the payload lacks (current head)."""
         ...
 
+    def change_work(self, repo: str, number: int) -> Work:
+        """The pull/merge request as it is now, for a re-evaluation nobody's webhook asked
+        for (after a Slack decision, or `policy simulate`)."""
+        ...
+
     def view(self, change: Change) -> FileView:
         """The change's files, read lazily through the API and cached by blob id."""
         ...

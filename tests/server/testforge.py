@@ -63,6 +63,7 @@ class MemoryForge:
     _trees: dict[tuple[str, str], tuple[dict[str, str], dict[str, str]]] = field(
         default_factory=dict
     )
+    _changes: dict[tuple[str, int], Change] = field(default_factory=dict)
 
     def subject_of(self, delivery: Delivery) -> str:
         payload = json.loads(delivery.body)
@@ -108,10 +109,18 @@ class MemoryForge:
                     payload.get("files", {}),
                     payload.get("base_files", {}),
                 )
+                if change.number is not None:
+                    self._changes[(change.repo, change.number)] = change
             return Work("evaluate", subject, change=change)
         finally:
             with self._lock:
                 self.concurrent[subject] -= 1
+
+    def change_work(self, repo: str, number: int) -> Work:
+        change = self._changes.get((repo, number))
+        if change is None:
+            return Work("ignore", reason=f"{repo}#{number}: unknown")
+        return Work("evaluate", f"{self.name}:{repo}#{number}", change=change)
 
     def view(self, change: Change) -> FileView:
         head, base = self._trees[(change.repo, change.head)]
