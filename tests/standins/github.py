@@ -13,6 +13,7 @@ request and check run, and returns injected faults (401, 404, 422, 5xx, rate lim
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import jwt
 import uvicorn
 from starlette.applications import Starlette
@@ -146,8 +148,16 @@ Handler = Callable[..., Any]
 class GitHubStandIn:
     """The stand-in server. Start it with `with` (or start()/stop())."""
 
-    def __init__(self, app_id: int, public_key: str | bytes, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        app_id: int,
+        public_key: str | bytes,
+        *,
+        host: str = "127.0.0.1",
+        latency: float = 0.0,
+    ) -> None:
         self.app_id = app_id
+        self.latency = latency  # seconds added to every answer (GitHub takes ~50 ms)
         self.app_slug = "changegate"
         self.public_key = public_key
         self.host = host
@@ -156,7 +166,11 @@ class GitHubStandIn:
         self.teams: dict[tuple[str, str], list[str]] = {}
         self.check_runs: dict[int, CheckRun] = {}
         self.gate_answers: list[Json] = []
-        self.hook_deliveries: list[Json] = []
+        self.hook_deliveries: list[Json] = []  # newest first, as GitHub lists them
+        self.hook_payloads: dict[int, tuple[bytes, dict[str, str]]] = {}  # id -> body, headers
+        self.hook_url: str | None = None  # where redeliveries are POSTed, when set
+        self.redelivery_status = 200  # status recorded for a redelivery when hook_url is unset
+        self.redelivered: list[int] = []  # delivery ids a redelivery was asked for, in order
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expiry)
@@ -213,6 +227,10 @@ class GitHubStandIn:
             self.check_runs.clear()
             self.gate_answers.clear()
             self.hook_deliveries.clear()
+            self.hook_payloads.clear()
+            self.redelivered.clear()
+            self.hook_url = None
+            self.redelivery_status = 200
             self.requests.clear()
             self.faults.clear()
             self.tokens.clear()
@@ -322,6 +340,43 @@ class GitHubStandIn:
             if r.repo == full_name.lower() and (head_sha is None or r.head_sha == head_sha)
         ]
 
+    def add_hook_delivery(
+        self,
+        guid: str,
+        event: str,
+        status_code: int,
+        *,
+        action: str | None = None,
+        delivered_at: float | None = None,
+        redelivery: bool = False,
+        installation_id: int | None = None,
+        repository_id: int | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Json:
+        """One attempt in the App's delivery log (`GET /app/hook/deliveries`), listed first:
+        GitHub lists the newest attempt first. `body`/`headers` are what a redelivery
+        POSTs to `hook_url`."""
+        with self._lock:
+            item: Json = {
+                "id": next(self._ids),
+                "guid": guid,
+                "delivered_at": iso(delivered_at),
+                "redelivery": redelivery,
+                "duration": 0.27,
+                "status": "OK" if 200 <= status_code < 300 else _STATUS_TEXT.get(status_code, ""),
+                "status_code": status_code,
+                "event": event,
+                "action": action,
+                "installation_id": installation_id,
+                "repository_id": repository_id,
+                "throttled_at": None,
+            }
+            self.hook_deliveries.insert(0, item)
+            if body is not None:
+                self.hook_payloads[item["id"]] = (body, dict(headers or {}))
+            return item
+
     # -- webhook payloads -----------------------------------------------------------
     def pull_request_payload(
         self, full_name: str, number: int, action: str = "opened", *, sender: str | None = None
@@ -406,6 +461,8 @@ class GitHubStandIn:
     # -- dispatch -----------------------------------------------------------------------
     async def _dispatch(self, request: Request) -> Response:
         body = await request.body()
+        if self.latency > 0:  # waits without holding the lock: concurrent calls overlap
+            await asyncio.sleep(self.latency)
         return await run_in_threadpool(self._handle, request, body)
 
     def _handle(self, request: Request, body: bytes) -> Response:
@@ -484,6 +541,7 @@ class GitHubStandIn:
         table: list[tuple[str, str, Handler, str]] = [
             ("POST", r"/app/installations/(?P<iid>\d+)/access_tokens", self._access_token, "jwt"),
             ("GET", r"/app/hook/deliveries", self._deliveries, "jwt"),
+            ("POST", r"/app/hook/deliveries/(?P<did>\d+)/attempts", self._redeliver, "jwt"),
             ("GET", repo + r"/installation", self._repo_installation, "jwt"),
             ("GET", r"/orgs/(?P<org>[^/]+)/installation", self._org_installation, "jwt"),
             ("GET", repo, self._get_repo, "token"),
@@ -526,7 +584,48 @@ class GitHubStandIn:
         }
 
     def _deliveries(self, request: Request, **_: Any) -> Response:
-        return self._paginate(request, list(self.hook_deliveries))
+        """Cursor pagination, as GitHub pages this endpoint: `Link: <...cursor=...>; rel="next"`."""
+        q = request.query_params
+        per_page = max(1, min(int(q.get("per_page", 30)), 100))
+        items = list(self.hook_deliveries)
+        start = 0
+        cursor = q.get("cursor")
+        if cursor:
+            start = next((i for i, d in enumerate(items) if f"v1_{d['id']}" == cursor), len(items))
+        chunk = items[start : start + per_page]
+        headers = {}
+        if start + per_page < len(items):
+            params = {k: v for k, v in q.items() if k != "cursor"}
+            params["cursor"] = f"v1_{items[start + per_page]['id']}"
+            headers["Link"] = f'<{self.url}{request.url.path}?{urlencode(params)}>; rel="next"'
+        return JSONResponse(chunk, headers=headers)
+
+    def _redeliver(self, did: str, **_: Any) -> Response:
+        """Redeliver a logged delivery: POST its payload to `hook_url` (when set) and log
+        the outcome as a new attempt with the same guid."""
+        original = next((d for d in self.hook_deliveries if d["id"] == int(did)), None)
+        if original is None:
+            raise HTTPError(404, "Not Found")
+        self.redelivered.append(original["id"])
+        stored = self.hook_payloads.get(original["id"])
+        status = self.redelivery_status
+        if self.hook_url and stored is not None:
+            try:
+                status = httpx.post(self.hook_url, content=stored[0], headers=stored[1]).status_code
+            except httpx.HTTPError:
+                status = 502
+        attempt = self.add_hook_delivery(
+            original["guid"],
+            original["event"],
+            status,
+            action=original["action"],
+            redelivery=True,
+            installation_id=original["installation_id"],
+            repository_id=original["repository_id"],
+        )
+        if stored is not None:
+            self.hook_payloads[attempt["id"]] = stored
+        return JSONResponse({}, status_code=202)
 
     def _installation_json(self, installation: int, account: str) -> Json:
         return {
@@ -1002,6 +1101,17 @@ class GitHubStandIn:
 
 
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+_STATUS_TEXT = {
+    0: "Timed out",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 _CONCLUSIONS = (
     "success",
     "failure",

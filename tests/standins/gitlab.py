@@ -18,6 +18,7 @@ checked for the `PRIVATE-TOKEN` and recorded; faults (401/404/409/5xx, 429 with
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -200,8 +201,10 @@ class GitLabStandIn:
         token: str = "glpat-standin-token",
         host: str = "127.0.0.1",
         max_diff_files: int = 1000,
+        latency: float = 0.0,
     ) -> None:
         self.token = token
+        self.latency = latency  # seconds added to every answer
         self.host = host
         self.port = 0
         self.max_diff_files = max_diff_files  # GitLab's instance diff limit (`overflow`)
@@ -591,6 +594,8 @@ class GitLabStandIn:
     # -- dispatch -----------------------------------------------------------------------
     async def _dispatch(self, request: Request) -> Response:
         body = await request.body()
+        if self.latency > 0:  # waits without holding the lock: concurrent calls overlap
+            await asyncio.sleep(self.latency)
         return await run_in_threadpool(self._handle, request, body)
 
     def _handle(self, request: Request, body: bytes) -> Response:
@@ -645,6 +650,7 @@ class GitLabStandIn:
             ("GET", API + r"/user", self._current_user),
             ("GET", API + r"/groups/(?P<gid>[^/]+)/members/all", self._group_members),
             ("GET", p, self._get_project),
+            ("GET", p + r"/merge_requests", self._list_mrs),
             ("GET", mr, self._get_mr),
             ("GET", mr + r"/changes", self._mr_changes),
             ("GET", mr + r"/diffs", self._mr_diffs),
@@ -680,6 +686,16 @@ class GitLabStandIn:
 
     def _get_project(self, project: Project, **_: Any) -> Json:
         return self._project_json(project)
+
+    def _list_mrs(self, request: Request, project: Project, **_: Any) -> Response:
+        """`GET /projects/:id/merge_requests?state=opened`, newest first like GitLab."""
+        state = request.query_params.get("state", "all")
+        rows = [
+            self._mr_json(project, self._mr(project, mr.iid))
+            for mr in sorted(project.mrs.values(), key=lambda m: -m.iid)
+            if state in ("all", mr.state)
+        ]
+        return self._paginate(request, rows)
 
     def _get_mr(self, project: Project, iid: str, **_: Any) -> Json:
         return self._mr_json(project, self._mr(project, iid))
