@@ -27,11 +27,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from bot.approvals.models import AuditRecord
-from bot.store import utcnow
+from bot.store import advisory_key, utcnow
 
 GENESIS = "0" * 64
-#: pg_advisory_xact_lock key: "cgaudit" in ASCII, fits a bigint
-_PG_LOCK_KEY = int.from_bytes(b"cgaudit", "big")
 
 EXPORT_FIELDS = (
     "seq",
@@ -90,7 +88,7 @@ def _lock_tail(session: Session) -> None:
     """Serialize appenders: nobody else may read the tail until we commit."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(advisory_key("audit"))))
     elif dialect == "sqlite":
         # A write statement takes SQLite's write lock (waiting out busy_timeout), even when
         # it matches no row; from here to commit no other connection can append.

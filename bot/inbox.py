@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bot.forges import Delivery
+from bot.store import advisory_key, is_postgres, utcnow
 from bot.store import deliveries as T
-from bot.store import is_postgres, utcnow
-
-#: Arbitrary constant naming changegate's claim lock among PostgreSQL advisory locks.
-CLAIM_LOCK_KEY = 0x63_67_63_6C  # "cgcl"
 
 QUEUED, PROCESSING, DONE, IGNORED, DEAD = "queued", "processing", "done", "ignored", "dead"
 STATES = (QUEUED, PROCESSING, DONE, IGNORED, DEAD)
@@ -86,6 +84,34 @@ def keep_headers(headers: Any) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
 
 
+def _insert_statements() -> dict[str, Any]:
+    """The inbox insert per dialect, built once: building SQL constructs per webhook costs
+    about as much Python time as the database needs to run them."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return {
+        name: make(T).on_conflict_do_nothing(index_elements=["id"]).returning(T.c.id)
+        for name, make in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    }
+
+
+_INSERT = _insert_statements()
+
+#: SQLite has one writer at a time; threads of this process that would otherwise wait in
+#: SQLite's busy handler (which sleeps in steps of up to 100 ms) queue on this lock instead.
+_SQLITE_WRITER = threading.RLock()
+
+
+@contextlib.contextmanager
+def _sqlite_serialized(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "sqlite":
+        with _SQLITE_WRITER:
+            yield
+    else:
+        yield
+
+
 def store(engine: Engine, delivery: Delivery, subject: str = "") -> bool:
     """Insert a delivery and commit; False (and nothing written) if its id was seen before."""
     now = utcnow()
@@ -99,20 +125,16 @@ def store(engine: Engine, delivery: Delivery, subject: str = "") -> bool:
         "subject": subject or "",
         "state": QUEUED,
         "attempts": 0,
+        "lease_until": None,
+        "leased_by": None,
+        "last_error": None,
+        "processed_at": None,
         "available_at": now,
         "received_at": now,
     }
-    insert: Any
-    if is_postgres(engine):
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        insert = pg_insert(T).values(**values).on_conflict_do_nothing(index_elements=["id"])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        insert = sqlite_insert(T).values(**values).on_conflict_do_nothing(index_elements=["id"])
-    with engine.begin() as conn:
-        return conn.execute(insert.returning(T.c.id)).first() is not None
+    insert = _INSERT["postgresql" if is_postgres(engine) else "sqlite"]
+    with _sqlite_serialized(engine), engine.begin() as conn:
+        return conn.execute(insert, values).first() is not None
 
 
 @contextlib.contextmanager
@@ -121,7 +143,7 @@ def _worker_tx(engine: Engine) -> Iterator[Connection]:
     `synchronous=NORMAL`, PostgreSQL `synchronous_commit=off`): a power cut can only undo
     its last claims or completions, which means redoing some work. Storing a delivery
     always waits for the disk: that is the promise behind the 202."""
-    with engine.connect() as conn:
+    with _sqlite_serialized(engine), engine.connect() as conn:
         conn.execution_options(sqlite_relaxed=True)
         with conn.begin():
             if conn.dialect.name == "postgresql":
@@ -176,7 +198,7 @@ def _claim_statements() -> dict[str, Any]:
         .returning(*T.c)
     )
     return {
-        "lock": sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)),
+        "lock": sa.select(sa.func.pg_advisory_xact_lock(advisory_key("claim"))),
         "bury": bury,
         "candidates": candidates,
         "candidates_pg": candidates.with_for_update(skip_locked=True, of=T),

@@ -34,16 +34,13 @@ import sqlalchemy as sa
 from prometheus_client import Counter
 from sqlalchemy.engine import Engine
 
-from bot import inbox, metrics
+from bot import inbox, metrics, store
 from bot.forges import Delivery
 from bot.store import deliveries as T
 from bot.store import is_postgres
 
 log = logging.getLogger(__name__)
 
-#: Arbitrary constant naming the redelivery job among PostgreSQL advisory locks: with
-#: several `serve` replicas on one database, one of them runs a round at a time.
-JOB_LOCK_KEY = 0x63_67_72_64  # "cgrd"
 PER_PAGE = 100
 MAX_PAGES = 50  # 5,000 attempts per round at most: a round never runs away
 MAX_ATTEMPTS = 5  # a delivery that failed this many times is left to a human
@@ -331,13 +328,19 @@ def _job_lock(engine: Engine) -> Iterator[bool]:
         yield True
         return
     with engine.connect() as conn:
-        held = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(JOB_LOCK_KEY))).scalar())
+        held = bool(
+            conn.execute(
+                sa.select(sa.func.pg_try_advisory_lock(store.advisory_key("redelivery")))
+            ).scalar()
+        )
         conn.commit()
         try:
             yield held
         finally:
             if held:
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(JOB_LOCK_KEY)))
+                conn.execute(
+                    sa.select(sa.func.pg_advisory_unlock(store.advisory_key("redelivery")))
+                )
                 conn.commit()
 
 

@@ -192,6 +192,13 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+def advisory_key(name: str) -> Any:
+    """A PostgreSQL advisory-lock key for `name`, scoped to the current schema. Advisory
+    locks are database-wide: two installations (or test runs) in separate schemas of one
+    database must not take each other's claim, audit or job locks."""
+    return sa.func.hashtext(sa.func.concat(sa.func.current_schema(), f":changegate:{name}"))
+
+
 def ping(engine: Engine) -> None:
     """Raise if the database cannot be reached."""
     with engine.connect() as conn:

@@ -67,8 +67,6 @@ log = logging.getLogger(__name__)
 
 #: inbox `forge` of the re-evaluations the server asks of itself
 RECHECK_SOURCE = "changegate"
-#: pg_try_advisory_xact_lock key of the periodic sweep: one process sweeps at a time
-_TICK_LOCK_KEY = int.from_bytes(b"cgtick", "big")
 
 Result = tuple[str, str | None]
 
@@ -619,7 +617,9 @@ class ApprovalService:
         with Session(self.engine, expire_on_commit=False) as session:
             if self.engine.dialect.name == "postgresql":
                 got = session.execute(
-                    sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _TICK_LOCK_KEY}
+                    sa.select(
+                        sa.func.pg_try_advisory_xact_lock(store.advisory_key("approvals-tick"))
+                    )
                 ).scalar()
                 if not got:
                     return (0, 0)

@@ -370,16 +370,15 @@ def test_only_one_replica_runs_a_round_on_postgres(
     import sqlalchemy as sa
 
     from bot import store
-    from bot.redelivery import JOB_LOCK_KEY
 
     engine = store.make_engine(pg_schema_url)
     store.load_models().create_all(engine)
     github.add_hook_delivery("missed", "push", 502)
     try:
         with engine.connect() as other:  # another replica, mid-round
-            other.execute(sa.select(sa.func.pg_advisory_lock(JOB_LOCK_KEY)))
+            other.execute(sa.select(sa.func.pg_advisory_lock(store.advisory_key("redelivery"))))
             busy = redeliver_missed(gh_forge, engine, since=ago(HOUR))
-            other.execute(sa.select(sa.func.pg_advisory_unlock(JOB_LOCK_KEY)))
+            other.execute(sa.select(sa.func.pg_advisory_unlock(store.advisory_key("redelivery"))))
         free = redeliver_missed(gh_forge, engine, since=ago(HOUR))
     finally:
         engine.dispose()
