@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from bot import pages, store
+from bot import pages, redelivery, store
 from bot.approvals.service import wire
 from bot.forges import Forge
 from bot.governor import PolicyHolder
@@ -84,9 +84,11 @@ def create_app(
                 log.warning("%s is configured but its forge could not be built", name)
         if pool is not None:
             pool.start()
+        jobs = redelivery.start_jobs(settings, forges, engine)
         try:
             yield
         finally:
+            jobs.stop()
             if pool is not None:
                 pool.stop(timeout=settings.shutdown_timeout_seconds)
             if own_engine:

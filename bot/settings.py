@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     )
 
     # -- operations -------------------------------------------------------------------
+    redelivery_interval_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="How often missed GitHub deliveries are asked for again and GitLab merge "
+        "requests without a status re-checked; 0 turns it off.",
+    )
+    redelivery_lookback_seconds: float = Field(
+        default=86_400.0, gt=0, description="How far back the first round looks."
+    )
     worker_count: int = Field(default=2, ge=0, description="In-process workers of `serve`.")
     lease_seconds: float = Field(
         default=300.0, gt=0, description="Claim lease; renewed while busy."
