@@ -71,3 +71,5 @@ def test_wheel_carries_bundled_policy_and_migrations(tmp_path: Path) -> None:
     assert "bot/bundled_policies/default.yml" in names
     assert "bot/alembic/env.py" in names
     assert any(n.startswith("bot/alembic/versions/") for n in names)
+    assert any(n.startswith("bot/templates/") for n in names)
+    assert "bot/static/changegate.css" in names
