@@ -1,6 +1,6 @@
 """`changegate worker` with the in-memory forge, for the kill -9 test (run as a script).
 
-argv: DATABASE_URL POLICY_FILE MARKER_DIR
+argv: DATABASE_URL POLICY_FILE MARKER_DIR [WORKERS] [LEASE_SECONDS]
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from tests.server.testforge import MemoryForge  # noqa: E402
 
 if __name__ == "__main__":
     url, policy, markers = sys.argv[1:4]
+    count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    lease = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
         policy=Path(policy),
-        lease_seconds=1.0,
+        lease_seconds=lease,
         poll_interval_seconds=0.05,
-        worker_count=1,
+        worker_count=count,
+        redelivery_interval_seconds=0,
     )
     run_workers(settings, forges={"github": MemoryForge(marker_dir=Path(markers))})
