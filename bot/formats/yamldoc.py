@@ -76,7 +76,7 @@ def load_yaml(text: str) -> YamlFile:
         return YamlFile(documents=[], problem=f"YAML error: {exc}")
     # k aliases can at most double the document k times: skip the walk when even that
     # stays small (most files have no alias at all).
-    aliases = len(_ALIAS.findall(text))
+    aliases = _alias_count(text)
     if aliases == 0 or (aliases < 40 and (len(text) << aliases) < 2 * MAX_EXPANDED_NODES):
         return YamlFile(documents=documents)
     for doc in documents:
@@ -102,7 +102,21 @@ def _may_nest_deeply(text: str) -> bool:
 
 _DEEP_BLOCK = re.compile(rf"^[ \t?:-]{{{MAX_DEPTH}}}", re.M)
 _BRACKET = re.compile(r"[\[\]{}]")
-_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]")
+# The sigil first (a fast literal scan), then a look-behind: at the start or after a space,
+# a flow indicator, `:` or `-`.
+_ANCHOR = re.compile(r"&(?<![^\s\[{,:-]&)([^\s,\[\]{}]+)")
+_ALIAS = re.compile(r"\*(?<![^\s\[{,:-]\*)([^\s,\[\]{}]+)")
+
+
+def _alias_count(text: str) -> int:
+    """How many `*name` in the text name an `&name` anchor (an upper bound on aliases):
+    `*.example.com` in a list of hosts is not one. Cheap when there is no `&` at all."""
+    if "&" not in text or "*" not in text:
+        return 0
+    anchors = set(_ANCHOR.findall(text))
+    if not anchors:
+        return 0
+    return sum(1 for name in _ALIAS.findall(text) if name in anchors)
 
 
 def _depth_problem(text: str) -> str | None:
