@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.change import Decision  # noqa: E402
+from bot.cli import without_cycle_collection  # noqa: E402
 from bot.policy.evaluate import evaluate  # noqa: E402
 from bot.policy.schema import load_policy_file  # noqa: E402
 from bot.policy.sources import bundled_policy_path  # noqa: E402
@@ -40,7 +41,11 @@ def yaml_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def bare_parse(files: list[Path]) -> float:
+def bare_parse(files: list[Path], *, collect_cycles: bool = True) -> float:
+    """The plain loop (the issue's floor); without cycle collection as a second figure."""
+    if not collect_cycles:
+        with without_cycle_collection():
+            return bare_parse(files)
     start = time.perf_counter()
     for path in files:
         try:
@@ -57,7 +62,8 @@ def changegate_scan(root: Path) -> tuple[float, int, list[dict[str, object]]]:
     policy = policy.model_copy(update={"rules": [r for r in policy.rules if r.reads_contents]})
     start = time.perf_counter()
     view = DirectoryView([str(root)])
-    verdict = evaluate(policy, view)
+    with without_cycle_collection():  # as `changegate scan` runs it
+        verdict = evaluate(policy, view)
     elapsed = time.perf_counter() - start
     assert verdict.decision in tuple(Decision)
     findings = [f.as_dict() for f in verdict.findings]
@@ -151,6 +157,9 @@ def main() -> None:
     print(f"corpus: {root} — {len(files)} YAML files, {size / 1e6:.1f} MB")
 
     bare = [bare_parse(files) for _ in range(args.repeat)]
+    bare_nogc = statistics.median(
+        bare_parse(files, collect_cycles=False) for _ in range(args.repeat)
+    )
     scans = [changegate_scan(root) for _ in range(args.repeat)]
     scan_times = [s[0] for s in scans]
     scanned, findings = scans[0][1], scans[0][2]
@@ -160,7 +169,9 @@ def main() -> None:
         f"changegate scan (in-process):     {s:.2f} s median of {args.repeat} — "
         f"{scanned / s:,.0f} files/s over {scanned} files, {len(findings)} findings"
     )
-    print(f"ratio changegate / bare parse:    {s / b:.2f}x (target: within 2x)")
+    print(f"bare, cycle collector off:        {bare_nogc:.2f} s median (as changegate scans)")
+    print(f"ratio changegate / bare parse:    {s / b:.2f}x (target: within 2x); "
+          f"{s / bare_nogc:.2f}x against the bare loop with the collector off")
 
     if Path(args.checkov).exists():
         ck_time, failures = checkov(root, args.checkov)
