@@ -197,7 +197,10 @@ def test_an_expired_request_updates_its_message_and_the_check(
     assert approvals.tick(now + dt.timedelta(hours=71, minutes=30)) == (0, 1)  # a reminder
     assert approvals.tick(now + dt.timedelta(hours=73)) == (1, 0)  # then expiry
     harness.settled()
-    reminder = [m for m in harness.slack.messages.values() if m.thread_ts == message.ts]
+    reminder = wait_for(
+        lambda: [m for m in harness.slack.messages.values() if m.thread_ts == message.ts],
+        what="the reminder in the request's thread",
+    )
     assert [m.text.split(",")[0] for m in reminder] == ["Reminder: <@U0ALICE>"]
     assert ":hourglass: *Expired*" in outcome_text(
         harness.slack.message(message.channel, message.ts)
