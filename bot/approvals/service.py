@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from bot import inbox, store
+from bot import inbox, metrics, store
 from bot.approvals import workflow
 from bot.approvals.models import ApprovalRequestRecord, RequestKind, RequestState
 from bot.approvals.slack import (
@@ -626,6 +626,12 @@ class ApprovalService:
             expired = workflow.expire_due(session, now)
             reminded = workflow.reminders_due(session, now)
             session.commit()
+            pending = session.execute(
+                sa.select(sa.func.count())
+                .select_from(ApprovalRequestRecord)
+                .where(col(ApprovalRequestRecord.state) == RequestState.PENDING)
+            ).scalar()
+            metrics.APPROVALS_PENDING.set(int(pending or 0))
             for request in [*expired, *reminded]:
                 session.expunge(request)
         policy = self.holder.policy

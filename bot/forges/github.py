@@ -34,6 +34,7 @@ from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.Repository import Repository
 from urllib3.util.retry import Retry
 
+from bot import metrics
 from bot.change import (
     Action,
     Approval,
@@ -95,6 +96,32 @@ _STATUS = {
 _CALLBACK = re.compile(
     r"/repos/(?P<repo>[^/]+/[^/]+)/actions/runs/(?P<run>\d+)/deployment_protection_rule/?$"
 )
+
+
+# -- API call metrics ----------------------------------------------------------------
+class _ApiCallCounter(logging.Handler):
+    """Counts PyGithub's requests and the rate limit left, from the record PyGithub's
+    Requester logs for every response (`verb url headers input ==> status headers body`);
+    PyGithub has no other per-response hook."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if not isinstance(args, tuple) or len(args) < 9:
+            return
+        status, headers = args[6], args[7]
+        if isinstance(status, int):
+            metrics.FORGE_API_CALLS.labels("github", f"{status // 100}xx").inc()
+        remaining = headers.get("x-ratelimit-remaining") if isinstance(headers, dict) else None
+        if isinstance(remaining, str) and remaining.isdigit():
+            metrics.FORGE_RATE_REMAINING.labels("github").set(int(remaining))
+
+
+def _count_api_calls() -> None:
+    requester_log = logging.getLogger("github.Requester")
+    if not any(isinstance(h, _ApiCallCounter) for h in requester_log.handlers):
+        requester_log.addHandler(_ApiCallCounter(logging.DEBUG))
+        requester_log.setLevel(logging.DEBUG)
+        requester_log.propagate = False  # the records carry request headers: not for logs
 
 
 # -- caches ------------------------------------------------------------------------------
@@ -233,6 +260,7 @@ class GitHubForge:
     ) -> None:
         self.app_id = int(app_id)
         self.api_url = api_url.rstrip("/")
+        _count_api_calls()
         self._app_auth = Auth.AppAuth(self.app_id, sign_func=_jwt_signer(private_key))
         self._options: dict[str, Any] = {
             "base_url": self.api_url,

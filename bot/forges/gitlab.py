@@ -37,6 +37,7 @@ import gitlab
 import requests
 from gitlab.exceptions import GitlabError, GitlabHttpError
 
+from bot import metrics
 from bot.change import Approval, Change, ChangedFile, Decision, FileStatus, FileView, Verdict
 from bot.forges import Delivery, Work
 from bot.forges.cache import LRU
@@ -108,7 +109,16 @@ class _Client(gitlab.Gitlab):
 
     def http_request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("max_retries", self.max_retries)
-        return super().http_request(*args, **kwargs)
+        try:
+            response = super().http_request(*args, **kwargs)
+        except gitlab.exceptions.GitlabHttpError as exc:
+            metrics.FORGE_API_CALLS.labels("gitlab", f"{(exc.response_code or 0) // 100}xx").inc()
+            raise
+        metrics.FORGE_API_CALLS.labels("gitlab", f"{response.status_code // 100}xx").inc()
+        remaining = response.headers.get("RateLimit-Remaining")
+        if remaining and remaining.isdigit():
+            metrics.FORGE_RATE_REMAINING.labels("gitlab").set(int(remaining))
+        return response
 
 
 def _retry_after(headers: Any) -> float | None:
