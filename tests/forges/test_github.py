@@ -796,7 +796,7 @@ def test_a_wait_beyond_the_limit_raises_instead_of_blocking(github, make_repo, a
     started = time.monotonic()
     with pytest.raises(RateLimitExceededExceedsMaxWait):
         forge.repository_policy(_change_for("acme/app"))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 60  # it did not sit out the hour
 
 
 @pytest.mark.parametrize(

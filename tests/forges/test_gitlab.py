@@ -412,7 +412,7 @@ def test_a_429_asking_for_too_long_a_wait_raises_for_the_inbox(
         deliver(forge, "Merge Request Hook", server.merge_request_payload(PATH, iid))
 
     assert raised.value.retry_after == 3600
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 60  # it did not sit out the hour
 
 
 def test_a_wrong_token_is_refused(server: GitLabStandIn, repo: GitRepo) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from bot.change import Action, Decision, Finding
@@ -342,8 +340,6 @@ def test_thousands_of_files_outside_environments_are_not_read() -> None:
     head[PROD] = values("shared-redis.internal", "pg-prod.internal")
     head[DEMO] = values("shared-redis.internal", "pg-demo.internal")
     view = CountingView(head)
-    started = time.perf_counter()
     findings = RULE.check(RuleContext(view=view, environments=ENVIRONMENTS))
     assert len(findings) == 2
     assert set(view.reads) == {PROD, DEMO}
-    assert time.perf_counter() - started < 5
