@@ -79,6 +79,10 @@ rules:
     kind: prod-only-change
     action: require-approval
     approvers: senior
+  - id: migration-playbook
+    kind: migration-playbook
+    action: block
+    paths: ["db/migrate/**"]
 deploys:
   production:
     approvers: senior
