@@ -30,6 +30,17 @@ class DeliveryRecord(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_deliveries_claim", "state", "available_at"),
         sa.Index("ix_deliveries_subject_state", "subject", "state"),
+        # Covers SQLite's claim: the row holds the body, so reading `subject` or
+        # `lease_until` from the row walks 25 KB of overflow pages per due delivery.
+        sa.Index(
+            "ix_deliveries_due",
+            "state",
+            "available_at",
+            "received_at",
+            "subject",
+            "lease_until",
+            "id",
+        ),
     )
 
     id: str = Field(sa_column=sa.Column(sa.String(300), primary_key=True))
