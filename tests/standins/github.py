@@ -21,7 +21,6 @@ import itertools
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -33,7 +32,6 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -41,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from standins.gitrepo import ZERO_SHA, GitRepo
+from standins.server import ThreadedServer
 
 Json = dict[str, Any]
 
@@ -177,8 +176,7 @@ class GitHubStandIn:
         self.token_ttl = 3600.0
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: ThreadedServer | None = None
         self._routes = self._route_table()
         self.app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=_METHODS)])
 
@@ -188,30 +186,13 @@ class GitHubStandIn:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> GitHubStandIn:
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so,
-        # and without it every keep-alive request waits ~40 ms for a delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("GitHub stand-in did not start")
-            time.sleep(0.01)
+        self._runner = ThreadedServer(self.app, "GitHub stand-in", self.host)
+        self.port = self._runner.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._runner is not None:
+            self._runner.stop()
 
     def __enter__(self) -> GitHubStandIn:
         return self.start()

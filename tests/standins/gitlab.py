@@ -22,7 +22,6 @@ import asyncio
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -32,7 +31,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -40,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from standins.gitrepo import ZERO_SHA, GitRepo
+from standins.server import ThreadedServer
 
 Json = dict[str, Any]
 API = "/api/v4"
@@ -215,8 +214,7 @@ class GitLabStandIn:
         self.faults: list[Fault] = []
         self._ids = itertools.count(100)
         self._lock = threading.RLock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: ThreadedServer | None = None
         self._routes = self._route_table()
         self._diffs: dict[tuple[str, str, str], list[Any]] = {}
         self.bot = self.user(BOT_USERNAME, "changegate")
@@ -228,28 +226,13 @@ class GitLabStandIn:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> GitLabStandIn:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("GitLab stand-in did not start")
-            time.sleep(0.01)
+        self._runner = ThreadedServer(self.app, "GitLab stand-in", self.host)
+        self.port = self._runner.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._runner is not None:
+            self._runner.stop()
 
     def __enter__(self) -> GitLabStandIn:
         return self.start()
