@@ -89,6 +89,7 @@ def create_app(
             yield
         finally:
             jobs.stop()
+            ingress.writer.stop()  # uvicorn has answered every request by now
             if pool is not None:
                 pool.stop(timeout=settings.shutdown_timeout_seconds)
             if own_engine:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import queue
 import random
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,31 +100,16 @@ def _insert_statements() -> dict[str, Any]:
 
 _INSERT = _insert_statements()
 
-#: SQLite has one writer at a time; threads of this process that would otherwise wait in
-#: SQLite's busy handler (which sleeps in steps of up to 100 ms) queue on this lock instead.
-_SQLITE_WRITER = threading.RLock()
 
-
-@contextlib.contextmanager
-def _sqlite_serialized(engine: Engine) -> Iterator[None]:
-    if engine.dialect.name == "sqlite":
-        with _SQLITE_WRITER:
-            yield
-    else:
-        yield
-
-
-def store(engine: Engine, delivery: Delivery, subject: str = "") -> bool:
-    """Insert a delivery and commit; False (and nothing written) if its id was seen before."""
-    now = utcnow()
-    values = {
+def _row(delivery: Delivery, subject: str, now: dt.datetime) -> dict[str, Any]:
+    return {
         "id": key_of(delivery.forge, delivery.id),
         "forge": delivery.forge,
         "delivery_id": delivery.id,
         "event": delivery.event,
         "headers": dict(delivery.headers),
         "body": delivery.body,
-        "subject": subject or "",
+        "subject": (subject or "").replace("\x00", ""),  # PostgreSQL text holds no NUL
         "state": QUEUED,
         "attempts": 0,
         "lease_until": None,
@@ -132,9 +119,137 @@ def store(engine: Engine, delivery: Delivery, subject: str = "") -> bool:
         "available_at": now,
         "received_at": now,
     }
+
+
+def store(engine: Engine, delivery: Delivery, subject: str = "") -> bool:
+    """Insert a delivery and commit; False (and nothing written) if its id was seen before."""
+    return store_many(engine, [(delivery, subject)])[0]
+
+
+def store_many(engine: Engine, items: Sequence[tuple[Delivery, str]]) -> list[bool]:
+    """Insert deliveries in one transaction (one commit, one fsync); for each, whether it
+    is new. A delivery id seen before, or earlier in `items`, is not written again."""
+    if not items:
+        return []
+    now = utcnow()
+    rows: dict[str, dict[str, Any]] = {}
+    for delivery, subject in items:
+        key = key_of(delivery.forge, delivery.id)
+        rows.setdefault(key, _row(delivery, subject, now))
     insert = _INSERT["postgresql" if is_postgres(engine) else "sqlite"]
-    with _sqlite_serialized(engine), engine.begin() as conn:
-        return conn.execute(insert, values).first() is not None
+    with engine.begin() as conn:
+        inserted = {r.id for r in conn.execute(insert, list(rows.values()))}
+    fresh: list[bool] = []
+    for delivery, _subject in items:
+        key = key_of(delivery.forge, delivery.id)
+        fresh.append(key in inserted)
+        inserted.discard(key)  # a second copy in the same batch is a duplicate
+    return fresh
+
+
+class Writer:
+    """The ack path's store, with group commit: every delivery that arrives while one
+    commit is on its way to disk is written by the next commit, in one transaction.
+
+    One commit per delivery caps a server at one fsync per webhook, and on SQLite all of
+    them queue for the single writer anyway. Here one thread writes: it takes what is
+    waiting (up to `max_batch` deliveries or `max_batch_bytes` of bodies), inserts it with
+    one statement, commits, and only then resolves each caller's future, so a 202 still
+    means "on disk". A batch that fails for a reason in its data is retried one delivery
+    at a time, so one bad delivery never fails the others; a database that is down fails
+    the batch at once (the forge retries, nothing is accepted that is not stored).
+    """
+
+    def __init__(
+        self, engine: Engine, *, max_batch: int = 64, max_batch_bytes: int = 32 * 1024 * 1024
+    ) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_batch_bytes = max_batch_bytes
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._stopped = False
+
+    def submit(self, delivery: Delivery, subject: str = "") -> Future[bool]:
+        """Queue a delivery; the future says whether it was new once it is committed."""
+        if self._thread is None:
+            self._start()
+        future: Future[bool] = Future()
+        self._queue.put(_Pending(delivery, subject, future))
+        return future
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then end the thread."""
+        with self._start_lock:
+            self._stopped = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._stopped:
+                raise RuntimeError("the inbox writer is stopped")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, size, last = [first], len(first.delivery.body), False
+            while len(batch) < self.max_batch and size < self.max_batch_bytes:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    last = True
+                    break
+                batch.append(item)
+                size += len(item.delivery.body)
+            self._write(batch)
+            if last:
+                return
+
+    def _write(self, batch: list[_Pending]) -> None:
+        # RUNNING futures cannot be cancelled any more; one whose caller went away
+        # (cancelled) is still written: its forge will send it again, and it dedupes.
+        waiting = [p.future.set_running_or_notify_cancel() for p in batch]
+        self._write_running(batch, waiting)
+
+    def _write_running(self, batch: list[_Pending], waiting: list[bool]) -> None:
+        try:
+            fresh = store_many(self.engine, [(p.delivery, p.subject) for p in batch])
+        except (sa.exc.IntegrityError, sa.exc.DataError, ValueError, TypeError) as exc:
+            if len(batch) == 1:
+                if waiting[0]:
+                    batch[0].future.set_exception(exc)
+                return
+            for one, wait in zip(batch, waiting, strict=True):
+                self._write_running([one], [wait])
+            return
+        except BaseException as exc:  # noqa: BLE001 - every caller gets the error: 503
+            for p, wait in zip(batch, waiting, strict=True):
+                if wait:
+                    p.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for p, wait, new in zip(batch, waiting, fresh, strict=True):
+            if wait:
+                p.future.set_result(new)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    delivery: Delivery
+    subject: str
+    future: Future[bool]
 
 
 @contextlib.contextmanager
@@ -143,7 +258,7 @@ def _worker_tx(engine: Engine) -> Iterator[Connection]:
     `synchronous=NORMAL`, PostgreSQL `synchronous_commit=off`): a power cut can only undo
     its last claims or completions, which means redoing some work. Storing a delivery
     always waits for the disk: that is the promise behind the 202."""
-    with _sqlite_serialized(engine), engine.connect() as conn:
+    with engine.connect() as conn:
         conn.execution_options(sqlite_relaxed=True)
         with conn.begin():
             if conn.dialect.name == "postgresql":

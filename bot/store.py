@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -158,7 +160,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": SQLITE_BUSY_SECONDS,
+                "factory": _sqlite_connection_class(),
+            },
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_timeout=30,
@@ -175,27 +181,83 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
+#: How long a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def _sqlite_connection_class() -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose write transactions queue on one lock per engine.
+
+    SQLite has one writer at a time. Threads that wait for it inside SQLite's busy handler
+    sleep in steps of up to 100 ms and are not woken when the lock frees, which is where
+    the ack path's p99 went when a worker was writing. Threads of one process queue here
+    instead and start the moment the previous writer commits; other processes (a CLI, a
+    second server) still meet the busy handler. A plain lock, not a reentrant one: a
+    connection may be given back (and its transaction rolled back) by another thread.
+    """
+    writer = threading.Lock()
+
+    class WriterQueuedConnection(sqlite3.Connection):
+        holds_writer = False
+        synchronous = ""
+
+        def begin(self, *, write: bool, synchronous: str) -> None:
+            if self.synchronous != synchronous:
+                self.execute(f"PRAGMA synchronous={synchronous}")
+                self.synchronous = synchronous
+            if not write:
+                self.execute("BEGIN")
+                return
+            if not writer.acquire(timeout=SQLITE_BUSY_SECONDS):
+                raise sqlite3.OperationalError("database is locked (waited for this process)")
+            try:
+                self.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.release()
+                raise
+            self.holds_writer = True
+
+        def _end(self) -> None:
+            if self.holds_writer:
+                self.holds_writer = False
+                writer.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._end()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._end()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._end()
+
+    return WriterQueuedConnection
+
+
 def _sqlite_tuning(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=FULL")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
-        sync = "NORMAL" if options.get("sqlite_relaxed", False) else "FULL"
-        info = conn.connection.info
-        if info.get("synchronous") != sync:
-            conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
-            info["synchronous"] = sync
-        conn.exec_driver_sql(
-            "BEGIN" if options.get("sqlite_deferred", False) else "BEGIN IMMEDIATE"
+        conn.connection.dbapi_connection.begin(  # type: ignore[union-attr]
+            write=not options.get("sqlite_deferred", False),
+            synchronous="NORMAL" if options.get("sqlite_relaxed", False) else "FULL",
         )
 
 

@@ -7,7 +7,9 @@ never see a forge; forges never see a rule. A forge that is not configured is ab
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from bot.change import Approval, Change, FileView, Verdict
@@ -23,6 +25,16 @@ class Delivery:
     event: str  # X-GitHub-Event / X-Gitlab-Event / slack payload type
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def payload(self) -> dict[str, Any] | None:
+        """The body as a JSON object, None if it is not one. Parsed once per delivery: the
+        ack path validates it and reads the subject from it, the worker reads it again."""
+        try:
+            payload = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        return payload if isinstance(payload, dict) else None
 
 
 @dataclass(frozen=True)

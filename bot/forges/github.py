@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import logging
 import re
 import threading
@@ -339,11 +338,8 @@ class GitHubForge:
 
     # -- events -------------------------------------------------------------------------
     def subject_of(self, delivery: Delivery) -> str:
-        try:
-            payload = json.loads(delivery.body)
-        except ValueError:
-            return ""
-        if not isinstance(payload, dict):
+        payload = delivery.payload
+        if payload is None:
             return ""
         repo = _repo_name(payload)
         if not repo:
@@ -366,11 +362,8 @@ class GitHubForge:
         return f"github:{repo}"
 
     def parse(self, delivery: Delivery) -> Work:
-        try:
-            payload = json.loads(delivery.body)
-        except ValueError:
-            return Work("ignore", reason="body is not JSON")
-        if not isinstance(payload, dict):
+        payload = delivery.payload
+        if payload is None:
             return Work("ignore", reason="body is not a JSON object")
         subject = self.subject_of(delivery)
         try:

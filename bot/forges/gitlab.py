@@ -22,7 +22,6 @@ outage is the inbox's job, which retries the delivery later), and a 429 asking f
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -248,7 +247,7 @@ class GitLabForge:
 
     # -- events -------------------------------------------------------------------------
     def subject_of(self, delivery: Delivery) -> str:
-        payload = _load(delivery.body)
+        payload = delivery.payload
         if payload is None:
             return ""
         path = _project_path(payload)
@@ -273,7 +272,7 @@ class GitLabForge:
         return f"gitlab:{path}"
 
     def parse(self, delivery: Delivery) -> Work:
-        payload = _load(delivery.body)
+        payload = delivery.payload
         if payload is None:
             return Work("ignore", reason="body is not a JSON object")
         event = delivery.event
@@ -831,14 +830,6 @@ def note_body(verdict: Verdict, details_url: str) -> str:
 
 
 # -- payload helpers ------------------------------------------------------------------------
-def _load(body: bytes) -> dict[str, Any] | None:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
 def _project_path(payload: dict[str, Any]) -> str:
     return str((payload.get("project") or {}).get("path_with_namespace") or "")
 

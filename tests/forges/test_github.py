@@ -333,7 +333,7 @@ def test_other_events_are_ignored_with_a_reason(forge, event, payload, reason):
 @pytest.mark.parametrize(
     ("event", "body", "reason"),
     [
-        ("pull_request", b"{not json", "body is not JSON"),
+        ("pull_request", b"{not json", "body is not a JSON object"),
         ("pull_request", b"[1, 2]", "not a JSON object"),
         (
             "pull_request",
