@@ -173,7 +173,7 @@ class Writer:
 
     def submit(self, delivery: Delivery, subject: str = "") -> Future[bool]:
         """Queue a delivery; the future says whether it was new once it is committed."""
-        if self._thread is None:
+        if self._thread is None or self._stopped:
             self._start()
         future: Future[bool] = Future()
         self._queue.put(_Pending(delivery, subject, future))
@@ -225,7 +225,10 @@ class Writer:
     def _write_running(self, batch: list[_Pending], waiting: list[bool]) -> None:
         try:
             fresh = store_many(self.engine, [(p.delivery, p.subject) for p in batch])
-        except (sa.exc.IntegrityError, sa.exc.DataError, ValueError, TypeError) as exc:
+        except Exception as exc:
+            if not _in_the_data(exc):
+                self._fail(batch, waiting, exc)
+                return
             if len(batch) == 1:
                 if waiting[0]:
                     batch[0].future.set_exception(exc)
@@ -233,16 +236,28 @@ class Writer:
             for one, wait in zip(batch, waiting, strict=True):
                 self._write_running([one], [wait])
             return
-        except BaseException as exc:  # noqa: BLE001 - every caller gets the error: 503
-            for p, wait in zip(batch, waiting, strict=True):
-                if wait:
-                    p.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
+        except BaseException as exc:
+            self._fail(batch, waiting, exc)
+            raise
         for p, wait, new in zip(batch, waiting, fresh, strict=True):
             if wait:
                 p.future.set_result(new)
+
+    @staticmethod
+    def _fail(batch: list[_Pending], waiting: list[bool], exc: BaseException) -> None:
+        for p, wait in zip(batch, waiting, strict=True):
+            if wait:
+                p.future.set_exception(exc)
+
+
+def _in_the_data(exc: Exception) -> bool:
+    """Whether a failed insert may be the fault of one delivery in it (a value the
+    database refuses) rather than of the database (down, locked, out of connections)."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return False
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return False
+    return isinstance(exc, sa.exc.StatementError | ValueError | TypeError)
 
 
 @dataclass(frozen=True)

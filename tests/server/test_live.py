@@ -6,6 +6,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import sqlalchemy as sa
@@ -78,3 +79,36 @@ def test_end_to_end_over_http_with_a_duplicate(
         assert page.status_code == 200 and page.json()["decision"] == "fail"
         time.sleep(0.2)
     assert len(forge.published) == 1 and forge.parsed["e2e-1"] == 1
+
+
+def test_concurrent_deliveries_are_each_answered_after_their_commit(
+    make_settings: Callable[..., Settings], forge: MemoryForge
+) -> None:
+    """32 connections at once, every delivery sent twice (the copies racing each other into
+    the same group commit): each id is answered 202 exactly once and 200 otherwise, and
+    every 202 is already in the database when it arrives."""
+    app = create_app(make_settings(), forges={"github": forge}, workers=0)
+    engine = app.state.engine
+    ids = [f"burst-{n}" for n in range(96)]
+
+    def post(http: httpx.Client, delivery: str) -> tuple[str, int, bool]:
+        body = payload(repo="acme/app", number=int(delivery.split("-")[1]) % 7 + 1, head="abc")
+        r = http.post("/webhooks/github", content=body, headers=gh_headers(body, delivery=delivery))
+        stored = inbox.get(engine, inbox.key_of("github", delivery)) is not None
+        return delivery, r.status_code, stored
+
+    with (
+        LiveServer(app) as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+        ThreadPoolExecutor(32) as pool,
+    ):
+        answers = list(pool.map(lambda d: post(http, d), ids + ids))
+    by_id: dict[str, list[int]] = {}
+    for delivery, status, stored in answers:
+        assert stored, f"{delivery} was answered {status} before it was stored"
+        by_id.setdefault(delivery, []).append(status)
+    assert all(sorted(statuses) == [200, 202] for statuses in by_id.values()), by_id
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(store.deliveries.c.subject)).scalars().all()
+    assert len(rows) == len(ids)
+    assert set(rows) == {f"github:acme/app#{n}" for n in range(1, 8)}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -89,3 +92,68 @@ def test_stale_head_never_overwrites_a_newer_one(engine) -> None:  # type: ignor
 )
 def test_database_urls_use_psycopg3(given: str, expected: str) -> None:
     assert store.normalize_url(given) == expected
+
+
+# -- SQLite: the writers of one process queue on one lock --------------------------------
+
+
+def _sqlite_engine(tmp_path: Path) -> sa.Engine:
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (n INTEGER)"))
+    return engine
+
+
+def test_sqlite_writer_waits_for_the_one_before_it_and_readers_do_not(tmp_path: Path) -> None:
+    engine = _sqlite_engine(tmp_path)
+    second_done = threading.Event()
+
+    def second_writer() -> None:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO t VALUES (2)"))
+        second_done.set()
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        # a reader is not queued behind the writer (WAL: it sees the last commit)
+        with engine.connect().execution_options(sqlite_deferred=True) as reader:
+            assert reader.execute(sa.text("SELECT count(*) FROM t")).scalar() == 0
+        assert not second_done.wait(0.3), "a second writer ran inside the first's transaction"
+    thread.join(30)
+    assert second_done.is_set()
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text("SELECT n FROM t")).scalars()) == [1, 2]
+    engine.dispose()
+
+
+def test_sqlite_writer_lock_is_released_however_the_transaction_ends(tmp_path: Path) -> None:
+    engine = _sqlite_engine(tmp_path)
+    # rolled back by an error
+    with pytest.raises(sa.exc.OperationalError), engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO no_such_table VALUES (1)"))
+    # a connection closed with its transaction open (rolled back when it goes back to the pool)
+    conn = engine.connect()
+    conn.begin()
+    conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    conn.close()
+    # a transaction begun in one thread and ended in another
+    holder: list[sa.Connection] = []
+
+    def open_elsewhere() -> None:
+        holder.append(engine.connect())
+        holder[0].begin()
+
+    opened = threading.Thread(target=open_elsewhere)
+    opened.start()
+    opened.join(30)
+    holder[0].execute(sa.text("INSERT INTO t VALUES (2)"))
+    holder[0].commit()
+    holder[0].close()
+    # each of those gave the lock back: this write does not wait out the busy timeout
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO t VALUES (3)"))
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text("SELECT n FROM t")).scalars()) == [2, 3]
+    engine.dispose()
