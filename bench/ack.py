@@ -197,10 +197,14 @@ def rss_mb(pid: int) -> float:
 
 
 def machine_note() -> str:
+    import importlib.util
+
     load = os.getloadavg()
+    fast = [m for m in ("uvloop", "httptools") if importlib.util.find_spec(m) is not None]
     return (
         f"{os.cpu_count()} cores shared with other jobs (load average "
-        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end of the run)"
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end of the run); uvicorn "
+        + (f"with {' and '.join(fast)}" if fast else "on asyncio and h11 (no uvloop/httptools)")
     )
 
 
@@ -292,6 +296,23 @@ def run_wrk(port: int, body_file: Path, signature: str, seconds: int, connection
     result = json.loads(line)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
+
+
+def group_commits(port: int) -> str:
+    """changegate's own account of its group commits, from /metrics."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    values = {
+        name: float(value)
+        for name, value in (ln.rsplit(" ", 1) for ln in text.splitlines() if ln[:1] != "#")
+    }
+    commits = values.get("changegate_inbox_store_batch_size_count", 0.0)
+    if not commits:
+        return "no commits"
+    batch = values["changegate_inbox_store_batch_size_sum"] / commits
+    seconds = values["changegate_inbox_store_seconds_sum"] / commits
+    return f"{commits:.0f} commits, {batch:.1f} deliveries and {seconds * 1000:.2f} ms each"
 
 
 def paced(url: str, bodies_file: Path, rate: float, seconds: float) -> dict:
@@ -458,12 +479,14 @@ def main() -> int:
                 results[kind].append(
                     run_wrk(port, body_file, signature, args.seconds, args.connections)
                 )
+                commits = group_commits(port) if kind == "changegate" else ""
                 stop(proc)
                 r = results[kind][-1]
                 print(
                     f"  {kind:10s} round {round_ + 1}: {r['rps']:7.1f} deliveries/s, "
                     f"p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms, "
-                    f"errors {r['socket_errors']} socket / {r['bad_status']} status",
+                    f"errors {r['socket_errors']} socket / {r['bad_status']} status"
+                    + (f"; {commits}" if commits else ""),
                     flush=True,
                 )
         best = {k: max(v, key=lambda r: r["rps"]) for k, v in results.items()}

@@ -170,8 +170,10 @@ def main() -> None:
         f"{scanned / s:,.0f} files/s over {scanned} files, {len(findings)} findings"
     )
     print(f"bare, cycle collector off:        {bare_nogc:.2f} s median (as changegate scans)")
-    print(f"ratio changegate / bare parse:    {s / b:.2f}x (target: within 2x); "
-          f"{s / bare_nogc:.2f}x against the bare loop with the collector off")
+    print(
+        f"ratio changegate / bare parse:    {s / b:.2f}x (target: within 2x); "
+        f"{s / bare_nogc:.2f}x against the bare loop with the collector off"
+    )
 
     if Path(args.checkov).exists():
         ck_time, failures = checkov(root, args.checkov)

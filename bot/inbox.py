@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import queue
 import random
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from bot import metrics
 from bot.forges import Delivery
 from bot.store import advisory_key, is_postgres, utcnow
 from bot.store import deliveries as T
@@ -87,18 +90,17 @@ def keep_headers(headers: Any) -> dict[str, str]:
 
 
 def _insert_statements() -> dict[str, Any]:
-    """The inbox insert per dialect, built once: building SQL constructs per webhook costs
-    about as much Python time as the database needs to run them."""
+    """The inbox insert on PostgreSQL, built once: building SQL constructs per webhook
+    costs about as much Python time as the database needs to run them."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return {
-        name: make(T).on_conflict_do_nothing(index_elements=["id"]).returning(T.c.id)
-        for name, make in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+        "postgresql": pg_insert(T).on_conflict_do_nothing(index_elements=["id"]).returning(T.c.id)
     }
 
 
 _INSERT = _insert_statements()
+_COLUMNS = tuple(c.name for c in T.columns)
 
 
 def _row(delivery: Delivery, subject: str, now: dt.datetime) -> dict[str, Any]:
@@ -121,6 +123,41 @@ def _row(delivery: Delivery, subject: str, now: dt.datetime) -> dict[str, Any]:
     }
 
 
+def _insert_sqlite(conn: Connection, rows: dict[str, dict[str, Any]]) -> set[str]:
+    """Insert the rows whose keys are new, and return those keys. On SQLite the ack path
+    is bound by Python time under the GIL, and SQLAlchemy's INSERT .. RETURNING of a
+    batch costs about 0.1 ms a row more than the driver: here the values are converted
+    with SQLAlchemy's own bind processors (the same text a Core insert stores), then the
+    driver runs one SELECT and one executemany. The transaction began IMMEDIATE: nobody
+    inserts in between."""
+    marks = ", ".join("?" * len(rows))
+    seen = {
+        r[0]
+        for r in conn.exec_driver_sql(
+            f"SELECT id FROM deliveries WHERE id IN ({marks})", tuple(rows)
+        )
+    }
+    convert = _sqlite_converters(conn.dialect)
+    new = [
+        tuple(f(row[c]) if f else row[c] for c, f in convert)
+        for key, row in rows.items()
+        if key not in seen
+    ]
+    if new:
+        conn.exec_driver_sql(_SQLITE_INSERT, new)
+    return set(rows) - seen
+
+
+_SQLITE_INSERT = (
+    f"INSERT INTO deliveries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+
+
+@functools.cache
+def _sqlite_converters(dialect: Any) -> tuple[tuple[str, Any], ...]:
+    return tuple((c.name, c.type.bind_processor(dialect)) for c in T.columns)
+
+
 def store(engine: Engine, delivery: Delivery, subject: str = "") -> bool:
     """Insert a delivery and commit; False (and nothing written) if its id was seen before."""
     return store_many(engine, [(delivery, subject)])[0]
@@ -136,9 +173,11 @@ def store_many(engine: Engine, items: Sequence[tuple[Delivery, str]]) -> list[bo
     for delivery, subject in items:
         key = key_of(delivery.forge, delivery.id)
         rows.setdefault(key, _row(delivery, subject, now))
-    insert = _INSERT["postgresql" if is_postgres(engine) else "sqlite"]
     with engine.begin() as conn:
-        inserted = {r.id for r in conn.execute(insert, list(rows.values()))}
+        if conn.dialect.name == "sqlite":
+            inserted = _insert_sqlite(conn, rows)
+        else:
+            inserted = {r.id for r in conn.execute(_INSERT["postgresql"], list(rows.values()))}
     fresh: list[bool] = []
     for delivery, _subject in items:
         key = key_of(delivery.forge, delivery.id)
@@ -220,7 +259,10 @@ class Writer:
         # RUNNING futures cannot be cancelled any more; one whose caller went away
         # (cancelled) is still written: its forge will send it again, and it dedupes.
         waiting = [p.future.set_running_or_notify_cancel() for p in batch]
+        started = time.perf_counter()
         self._write_running(batch, waiting)
+        metrics.STORE_SECONDS.observe(time.perf_counter() - started)
+        metrics.STORE_BATCH.observe(len(batch))
 
     def _write_running(self, batch: list[_Pending], waiting: list[bool]) -> None:
         try:

@@ -64,6 +64,18 @@ LATENCY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
     registry=REGISTRY,
 )
+STORE_BATCH = Histogram(
+    "changegate_inbox_store_batch_size",
+    "Deliveries written by one commit of the ack path (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
+STORE_SECONDS = Histogram(
+    "changegate_inbox_store_seconds",
+    "One group commit of the ack path: waiting for the write lock, insert, commit.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge(
     "changegate_queue_depth",
     "Deliveries in the inbox by state (from the database at scrape time).",

@@ -152,7 +152,9 @@ class Ingress:
                 log.info("duplicate %s delivery %s: not processed again", forge, delivery.event)
                 return _answer(200, "duplicate", delivery=delivery.id)
             metrics.RECEIVED.labels(forge, delivery.event).inc()
-            log.info("stored %s %s", forge, delivery.event, extra={"subject": subject})
+            # debug: a JSON log line costs about 0.13 ms, a tenth of the ack path; each
+            # delivery is logged with its id when a worker processes it
+            log.debug("stored %s %s", forge, delivery.event, extra={"subject": subject})
         if forge == "slack":
             if self.approvals is not None:
                 # a reason modal must open within the click's 3-second trigger_id
@@ -205,7 +207,7 @@ class Ingress:
         if not key:
             metrics.REJECTED.labels("github", "no-secret").inc()
             return _answer(401, "GitHub webhook secret not configured: refusing")
-        expected = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+        expected = "sha256=" + hmac.digest(key.encode(), body, "sha256").hex()
         given = headers.get("x-hub-signature-256", "")
         if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
             metrics.REJECTED.labels("github", "signature").inc()

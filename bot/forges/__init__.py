@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
+import orjson
+
 from bot.change import Approval, Change, FileView, Verdict
 from bot.policy.approvers import Directory
 
@@ -31,9 +33,12 @@ class Delivery:
         """The body as a JSON object, None if it is not one. Parsed once per delivery: the
         ack path validates it and reads the subject from it, the worker reads it again."""
         try:
-            payload = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return None
+            payload = orjson.loads(self.body)
+        except orjson.JSONDecodeError:  # orjson refuses a few things json reads (huge ints)
+            try:
+                payload = json.loads(self.body)
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                return None
         return payload if isinstance(payload, dict) else None
 
 

@@ -28,6 +28,8 @@ def test_github_requests_are_counted_with_their_status_class(
     )
     work = forge.parse(Delivery("d-m", "github", "pull_request", body, headers))
     assert work.action == "evaluate"
-    served = len(github.calls("GET", r"/pulls/\d+$")) + len(github.calls("POST", r"/access_tokens$"))
+    served = len(github.calls("GET", r"/pulls/\d+$")) + len(
+        github.calls("POST", r"/access_tokens$")
+    )
     counted = sample("changegate_forge_api_calls_total", forge="github", status="2xx") - before_ok
     assert counted >= served >= 1
