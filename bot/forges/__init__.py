@@ -34,7 +34,8 @@ class Delivery:
         ack path validates it and reads the subject from it, the worker reads it again."""
         try:
             payload = orjson.loads(self.body)
-        except orjson.JSONDecodeError:  # orjson refuses a few things json reads (huge ints)
+        except orjson.JSONDecodeError:  # orjson refuses a few things json reads: huge ints,
+            # lone surrogates
             try:
                 payload = json.loads(self.body)
             except (ValueError, UnicodeDecodeError, RecursionError):

@@ -121,14 +121,23 @@ def _alias_count(text: str) -> int:
 
 def _depth_problem(text: str) -> str | None:
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                line = event.start_mark.line + 1 if event.start_mark else "?"
-                return f"nesting deeper than {MAX_DEPTH} levels (line {line}); not checked"
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else "?"
+                    return f"nesting deeper than {MAX_DEPTH} levels (line {line}); not checked"
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # the libyaml of PyYAML >= 6.0.4 has a nesting limit of its own, which its scanner
+        # can meet while looking ahead, before the events reach MAX_DEPTH: the same problem
+        if "nesting depth" not in str(exc.problem or ""):
+            raise
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else "?"
+        return f"nesting deeper than {MAX_DEPTH} levels (line {line}); not checked"
     return None
 
 

@@ -126,7 +126,6 @@ def test_malformed_json_is_400_and_nothing_stored(client: TestClient, body: byte
     [
         b'{"id": 1180591620717411303424}',  # beyond 64 bits: orjson refuses, json reads it
         b'{"s": "\\ud800 lone surrogate"}',
-        b'{"nested": ' + b"[" * 2000 + b"]" * 2000 + b"}",
     ],
 )
 def test_json_objects_the_fast_parser_refuses_are_still_accepted(
