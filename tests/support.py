@@ -5,11 +5,41 @@ would pick whichever was imported first."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import urllib.parse
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+PG_ENV = "CHANGEGATE_TEST_POSTGRES_URL"
+#: the database backends a test runs on: PostgreSQL joins in when PG_ENV names a server
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get(PG_ENV) else [])
+
+
+@contextlib.contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """A new schema `<prefix>_<random>` on the PostgreSQL server PG_ENV names, dropped with
+    all in it afterwards: yields a database URL whose connections work in that schema."""
+    import sqlalchemy as sa  # here, not above: most tests that import support need no database
+
+    from bot import store
+
+    base = store.normalize_url(os.environ[PG_ENV])
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, connect_args={"connect_timeout": 5})
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={urllib.parse.quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 class WorkTreeRepo:

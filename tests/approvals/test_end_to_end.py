@@ -28,8 +28,8 @@ from bot.approvals.slack import (
 )
 from bot.policy.schema import Policy
 
-from .conftest import SIGNING_SECRET, block_actions, form, sign, view_submission
-from standins.slack import SlackStandin
+from .conftest import SIGNING_SECRET, sign
+from standins.slack import SlackStandin, block_actions, form, view_submission
 
 SHA1 = "7777777777777777777777777777777777777777"
 SHA2 = "8888888888888888888888888888888888888888"

@@ -36,8 +36,8 @@ from bot.approvals.slack import (
 from bot.change import Action, Finding
 from bot.policy.schema import Policy
 
-from .conftest import SIGNING_SECRET, T0, block_actions, form, sign, view_submission
-from standins.slack import SlackStandin
+from .conftest import SIGNING_SECRET, T0, sign
+from standins.slack import SlackStandin, block_actions, form, view_submission
 
 SHA = "5555555555555555555555555555555555555555"
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import json
-import os
 import socket
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,8 +20,6 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
 from bot.app import create_app
@@ -34,11 +29,13 @@ from bot.forges.github import clear_caches as clear_github_caches
 from bot.forges.gitlab import clear_caches as clear_gitlab_caches
 from bot.settings import Settings
 
-from standins.github import CheckRun, GitHubStandIn
+from standins.github import CheckRun, GitHubStandIn, app_key_pair
 from standins.gitlab import GitLabStandIn
 from standins.gitrepo import GitRepo
 from standins.slack import TOKEN as SLACK_TOKEN
-from standins.slack import Message, SlackStandin, SlackState
+from standins.slack import Message, SlackStandin, SlackState, form, signed_headers
+from standins.slack import block_actions as slack_block_actions
+from support import BACKENDS, postgres_schema
 
 APP_ID = 5151
 GITHUB_SECRET = "github webhook secret"
@@ -140,20 +137,9 @@ def manifest(image: str = "nginx:1.25.3", replicas: int = 2) -> str:
 @pytest.fixture(scope="session")
 def app_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The App's private key file and its public PEM (generated with cryptography)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = app_key_pair(serialization.PrivateFormat.TraditionalOpenSSL)
     path = tmp_path_factory.mktemp("app") / "app.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    path.write_text(private)
     return path, public
 
 
@@ -286,14 +272,7 @@ class Harness:
         return wait_for(probe, what=f"request message #{count} in {channel}")
 
     def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        signature = SignatureVerifier(SLACK_SECRET).generate_signature(timestamp=ts, body=body)
-        assert signature is not None
-        return {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature,
-        }
+        return signed_headers(body, SLACK_SECRET, timestamp)
 
     def interact(self, payload: dict[str, Any]) -> httpx.Response:
         body = form(payload)
@@ -346,83 +325,20 @@ class Harness:
             return list(session.exec(select(AuditRecord).where(AuditRecord.action == action)))
 
 
-def form(payload: dict[str, Any]) -> bytes:
-    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-
-
 def block_actions(
     *, user: str, value: str, action_id: str, channel: str, ts: str
 ) -> dict[str, Any]:
-    """Shaped like the `block_actions` example of Slack's interaction payload reference."""
-    return {
-        "type": "block_actions",
-        "team": {"id": "T0CHANGEGATE", "domain": "changegate-test"},
-        "user": {
-            "id": user,
-            "username": user.lower(),
-            "name": user.lower(),
-            "team_id": "T0CHANGEGATE",
-        },  # fmt: skip
-        "api_app_id": "A0CHANGEGATE",
-        "token": "verification-token-unused",
-        "container": {
-            "type": "message",
-            "message_ts": ts,
-            "channel_id": channel,
-            "is_ephemeral": False,
-        },  # fmt: skip
-        "trigger_id": f"{uuid.uuid4().int % 10**11}.333649436676.d8c1bb837935619ccad0f624c448ffb3",
-        "channel": {"id": channel, "name": "approvals"},
-        "message": {"type": "message", "ts": ts, "text": "Approval needed", "blocks": []},
-        "response_url": "https://hooks.slack.com/actions/A0CHANGEGATE/1232321423432/D09sSasd",
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": "changegate:x",
-                "text": {"type": "plain_text", "text": "Approve", "emoji": True},
-                "value": value,
-                "type": "button",
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
-
-
-def view_submission(
-    *, user: str, callback_id: str, private_metadata: str, reason: str
-) -> dict[str, Any]:
-    """Shaped like Slack's `view_submission` reference payload."""
-    return {
-        "type": "view_submission",
-        "team": {"id": "T0CHANGEGATE", "domain": "changegate-test"},
-        "user": {
-            "id": user,
-            "username": user.lower(),
-            "name": user.lower(),
-            "team_id": "T0CHANGEGATE",
-        },  # fmt: skip
-        "api_app_id": "A0CHANGEGATE",
-        "token": "verification-token-unused",
-        "trigger_id": "12466734323.1395872398.f4f7b5a0a2c1a0",
-        "view": {
-            "id": "VNHU13V36",
-            "type": "modal",
-            "callback_id": callback_id,
-            "private_metadata": private_metadata,
-            "state": {
-                "values": {
-                    "reason": {"reason_input": {"type": "plain_text_input", "value": reason}}
-                }
-            },  # fmt: skip
-            "hash": "156663117.cd33ad1f",
-        },
-        "response_urls": [],
-    }
-
-
-PG_ENV = "CHANGEGATE_TEST_POSTGRES_URL"
-#: PostgreSQL joins in when the environment names one (as in tests/server, tests/approvals)
-BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get(PG_ENV) else [])
+    """A click as Slack sends it: each with a trigger_id and an action_ts of its own."""
+    return slack_block_actions(
+        user=user,
+        value=value,
+        action_id=action_id,
+        channel=channel,
+        ts=ts,
+        trigger_id=f"{uuid.uuid4().int % 10**11}.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+        action_ts=f"{time.time():.6f}",
+        style=None,
+    )
 
 
 @pytest.fixture(params=BACKENDS)
@@ -432,23 +348,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'changegate.db'}"
         return
-    import sqlalchemy as sa
-
     from bot import store
 
-    base = store.normalize_url(os.environ[PG_ENV])
-    schema = f"cg_e2e_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{base}{'&' if '?' in base else '?'}options={urllib.parse.quote(f'-csearch_path={schema}')}"
-    try:
+    with postgres_schema("cg_e2e") as url:
         store.upgrade(url)
         yield url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from bot.approvals.models import RequestKind
 from bot.approvals.slack import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL
 from bot.store import deliveries
 
-from .conftest import PROJECT, REPO, Harness, manifest, view_submission, wait_for
+from .conftest import PROJECT, REPO, Harness, manifest, wait_for
 from standins.gitlab import BOT_USERNAME, GitLabStandIn
 from standins.gitrepo import GitRepo
+from standins.slack import view_submission
 
 _runs = itertools.count(9000)
 

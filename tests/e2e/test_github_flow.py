@@ -8,8 +8,9 @@ import time
 
 from bot.approvals.slack import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL, REJECT_ACTION, REJECT_MODAL
 
-from .conftest import REPO, Harness, block_actions, form, manifest, view_submission, wait_for
+from .conftest import REPO, Harness, block_actions, manifest, wait_for
 from standins.gitrepo import GitRepo
+from standins.slack import form, view_submission
 
 
 def open_pull(harness: Harness, repo: GitRepo, files: dict[str, str], branch: str = "change"

@@ -6,12 +6,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.forges.github import GitHubForge, clear_caches
 
-from standins.github import GitHubStandIn
+from standins.github import GitHubStandIn, app_key_pair
 from standins.gitrepo import GitRepo
 
 APP_ID = 4242
@@ -20,18 +18,7 @@ APP_ID = 4242
 @pytest.fixture(scope="session")
 def app_key() -> tuple[str, str]:
     """(private PEM, public PEM) of the test App, generated once per session."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return app_key_pair()
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 
 from bot import inbox
@@ -37,7 +35,7 @@ from bot.settings import Settings
 
 from .conftest import LiveServer
 from .testforge import SECRET, MemoryForge
-from standins.github import GitHubStandIn
+from standins.github import GitHubStandIn, app_key_pair
 from standins.gitlab import GitLabStandIn
 from standins.gitrepo import GitRepo
 
@@ -48,18 +46,7 @@ HOUR = 3600.0
 
 @pytest.fixture(scope="module")
 def app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return app_key_pair()
 
 
 @pytest.fixture(scope="module")

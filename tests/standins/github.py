@@ -5,7 +5,8 @@ it returns (`url` fields, `Link` pagination) from its own base URL as PyGithub d
 the App JWT with the App's public key and installation tokens on every call, records every
 request and check run, and returns injected faults (401, 404, 422, 5xx, rate limits) on cue.
 
-    with GitHubStandIn(app_id=7, public_key=pem) as gh:
+    private_pem, public_pem = app_key_pair()
+    with GitHubStandIn(app_id=7, public_key=public_pem) as gh:
         repo = gh.add_repo("acme/app", GitRepo(tmp / "app"), installation_id=1)
         pull = gh.open_pull("acme/app", head="feature", title="Pin images")
         body, headers = gh.webhook("pull_request", gh.pull_request_payload(...), secret)
@@ -13,7 +14,6 @@ request and check run, and returns injected faults (401, 404, 422, 5xx, rate lim
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -21,7 +21,6 @@ import itertools
 import json
 import re
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,14 +31,13 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from standins.gitrepo import ZERO_SHA, GitRepo
-from standins.server import ThreadedServer
+from standins.server import HTTPError, StandIn
 
 Json = dict[str, Any]
 
@@ -50,24 +48,21 @@ def iso(ts: float | None = None) -> str:
     )
 
 
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-@dataclass
-class Fault:
-    """Answer the next `times` requests matching `method` and the `path` regex with `status`."""
-
-    method: str
-    path: str
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    message: str = "injected fault"
-    times: int = 1
+def app_key_pair(
+    private_format: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
+) -> tuple[str, str]:
+    """A new RSA key pair for a test GitHub App, as (private PEM, public PEM): the App signs
+    its JWTs with the private key, the stand-in checks them with the public one."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, private_format, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
 
 
 @dataclass(frozen=True)
@@ -144,8 +139,18 @@ class Repo:
 Handler = Callable[..., Any]
 
 
-class GitHubStandIn:
+class GitHubStandIn(StandIn[Recorded]):
     """The stand-in server. Start it with `with` (or start()/stop())."""
+
+    NAME = "GitHub stand-in"
+    FAULT_MESSAGES = {
+        401: "Bad credentials",
+        403: "API rate limit exceeded for installation ID 1.",
+        404: "Not Found",
+        422: "Validation Failed",
+        429: "You have exceeded a secondary rate limit.",
+    }
+    FAULT_FALLBACK = "Server Error"
 
     def __init__(
         self,
@@ -155,12 +160,11 @@ class GitHubStandIn:
         host: str = "127.0.0.1",
         latency: float = 0.0,
     ) -> None:
+        # latency: seconds added to every answer (GitHub takes ~50 ms)
+        super().__init__(host=host, latency=latency, methods=_METHODS)
         self.app_id = app_id
-        self.latency = latency  # seconds added to every answer (GitHub takes ~50 ms)
         self.app_slug = "changegate"
         self.public_key = public_key
-        self.host = host
-        self.port = 0
         self.repos: dict[str, Repo] = {}
         self.teams: dict[tuple[str, str], list[str]] = {}
         self.check_runs: dict[int, CheckRun] = {}
@@ -170,35 +174,16 @@ class GitHubStandIn:
         self.hook_url: str | None = None  # where redeliveries are POSTed, when set
         self.redelivery_status = 200  # status recorded for a redelivery when hook_url is unset
         self.redelivered: list[int] = []  # delivery ids a redelivery was asked for, in order
-        self.requests: list[Recorded] = []
-        self.faults: list[Fault] = []
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expiry)
         self.token_ttl = 3600.0
+        # the App's user web flow ("Sign in with GitHub"): client id -> secret, who GitHub
+        # thinks is at the browser (None: they click "Cancel"), codes and user tokens
+        self.oauth_apps: dict[str, str] = {}
+        self.signed_in_user: str | None = None
+        self.oauth_codes: dict[str, tuple[str, str, float]] = {}  # code -> client, login, expiry
+        self.user_tokens: dict[str, str] = {}  # user access token -> login
         self._ids = itertools.count(1000)
-        self._lock = threading.RLock()
-        self._runner: ThreadedServer | None = None
         self._routes = self._route_table()
-        self.app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=_METHODS)])
-
-    # -- lifecycle --------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> GitHubStandIn:
-        self._runner = ThreadedServer(self.app, "GitHub stand-in", self.host)
-        self.port = self._runner.start()
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.stop()
-
-    def __enter__(self) -> GitHubStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """Forget every repository, team, run, fault and recorded request (a fresh GitHub)."""
@@ -215,8 +200,16 @@ class GitHubStandIn:
             self.requests.clear()
             self.faults.clear()
             self.tokens.clear()
+            self.oauth_apps.clear()
+            self.signed_in_user = None
+            self.oauth_codes.clear()
+            self.user_tokens.clear()
 
     # -- test set-up ------------------------------------------------------------------
+    def add_oauth_app(self, client_id: str, client_secret: str) -> None:
+        """The App's client credentials, for its user web flow."""
+        self.oauth_apps[client_id] = client_secret
+
     def add_repo(
         self, full_name: str, git: GitRepo, *, installation_id: int = 1, private: bool = True
     ) -> Repo:
@@ -265,29 +258,6 @@ class GitHubStandIn:
         repo.reviews.setdefault(number, []).append(review)
         return review
 
-    def fail(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        *,
-        headers: dict[str, str] | None = None,
-        message: str | None = None,
-        times: int = 1,
-    ) -> None:
-        """Queue a fault for requests matching `method` ("*" for any) and the `path` regex."""
-        default = {
-            401: "Bad credentials",
-            403: "API rate limit exceeded for installation ID 1.",
-            404: "Not Found",
-            422: "Validation Failed",
-            429: "You have exceeded a secondary rate limit.",
-        }.get(status, "Server Error")
-        with self._lock:
-            self.faults.append(
-                Fault(method.upper(), path, status, headers or {}, message or default, times)
-            )
-
     def rate_limit(self, path: str, *, reset_in: int = 1, method: str = "*") -> None:
         """A primary rate limit: 403 with x-ratelimit-remaining 0 until the reset time."""
         reset = int(time.time()) + reset_in
@@ -301,18 +271,6 @@ class GitHubStandIn:
                 "x-ratelimit-reset": str(reset),
             },
         )
-
-    def calls(self, method: str | None = None, pattern: str = "") -> list[Recorded]:
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if (method is None or r.method == method) and re.search(pattern, r.path)
-            ]
-
-    def reset_calls(self) -> None:
-        with self._lock:
-            self.requests.clear()
 
     def runs_for(self, full_name: str, head_sha: str | None = None) -> list[CheckRun]:
         return [
@@ -440,36 +398,15 @@ class GitHubStandIn:
         }
 
     # -- dispatch -----------------------------------------------------------------------
-    async def _dispatch(self, request: Request) -> Response:
-        body = await request.body()
-        if self.latency > 0:  # waits without holding the lock: concurrent calls overlap
-            await asyncio.sleep(self.latency)
-        return await run_in_threadpool(self._handle, request, body)
-
     def _handle(self, request: Request, body: bytes) -> Response:
         method, path, query = request.method, request.url.path, request.url.query
         with self._lock:
-            try:
-                response = self._fault(method, path) or self._route(request, method, path, body)
-            except HTTPError as exc:
-                response = JSONResponse(
-                    {"message": exc.message, "documentation_url": "https://docs.github.com/rest"},
-                    status_code=exc.status,
-                    headers=exc.headers,
-                )
+            response = self._answer(method, path, lambda: self._route(request, method, path, body))
             self.requests.append(Recorded(method, path, query, response.status_code))
             return response
 
-    def _fault(self, method: str, path: str) -> Response | None:
-        for fault in self.faults:
-            if fault.method in ("*", method) and re.search(fault.path, path):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self.faults.remove(fault)
-                return JSONResponse(
-                    {"message": fault.message}, status_code=fault.status, headers=fault.headers
-                )
-        return None
+    def _error_body(self, exc: HTTPError) -> Json:
+        return {"message": exc.message, "documentation_url": "https://docs.github.com/rest"}
 
     def _route(self, request: Request, method: str, path: str, body: bytes) -> Response:
         for verb, regex, handler, auth in self._routes:
@@ -512,6 +449,12 @@ class GitHubStandIn:
             if claims["exp"] - claims["iat"] > 660:
                 raise HTTPError(401, "'Expiration time' claim ('exp') is too far in the future")
             return None
+        if kind == "none":  # github.com's own pages and the OAuth token exchange
+            return None
+        if kind == "user":
+            if scheme.lower() not in ("token", "bearer") or credential not in self.user_tokens:
+                raise HTTPError(401, "Bad credentials")
+            return None
         entry = self.tokens.get(credential) if scheme.lower() in ("token", "bearer") else None
         if entry is None or entry[1] < time.time():
             raise HTTPError(401, "Bad credentials")
@@ -544,6 +487,9 @@ class GitHubStandIn:
                 self._gate_answer,
                 "token",
             ),
+            ("GET", r"/login/oauth/authorize", self._oauth_authorize, "none"),
+            ("POST", r"/login/oauth/access_token", self._oauth_token, "none"),
+            ("GET", r"/user", self._authenticated_user, "user"),
             ("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)", self._team, "token"),
             ("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)/members", self._members, "token"),
         ]
@@ -839,6 +785,62 @@ class GitHubStandIn:
     def _gate_answer(self, repo: Repo, run_id: str, payload: Json, **_: Any) -> Response:
         self.gate_answers.append({"repo": repo.full_name, "run_id": int(run_id), **payload})
         return Response(status_code=204)
+
+    def _oauth_authorize(self, request: Request, **_: Any) -> Response:
+        """github.com's authorize page, with the user already signed in there: it sends the
+        browser straight back with a code (or, if they cancel, with `error`)."""
+        q = request.query_params
+        if q.get("client_id") not in self.oauth_apps:
+            raise HTTPError(404, "Not Found")
+        back = q.get("redirect_uri", "")
+        if not back.startswith(("http://", "https://")):
+            raise HTTPError(400, "The redirect_uri MUST match the registered callback URL")
+        if self.signed_in_user is None:
+            answer = {"error": "access_denied", "error_description": "The user has denied."}
+        else:
+            code = secrets.token_hex(10)
+            self.oauth_codes[code] = (q["client_id"], self.signed_in_user, time.time() + 600)
+            answer = {"code": code}
+        if "state" in q:
+            answer["state"] = q["state"]
+        sep = "&" if "?" in back else "?"
+        return Response(status_code=302, headers={"Location": back + sep + urlencode(answer)})
+
+    def _oauth_token(self, payload: Json, **_: Any) -> Response:
+        """Code for a user access token. GitHub answers its errors 200, with `error`."""
+        client, secret = str(payload.get("client_id", "")), str(payload.get("client_secret", ""))
+        if self.oauth_apps.get(client) != secret or not secret:
+            return JSONResponse(
+                {
+                    "error": "incorrect_client_credentials",
+                    "error_description": "The client_id and/or client_secret passed are incorrect.",
+                }
+            )
+        entry = self.oauth_codes.pop(str(payload.get("code", "")), None)  # a code works once
+        if entry is None or entry[0] != client or entry[2] < time.time():
+            return JSONResponse(
+                {
+                    "error": "bad_verification_code",
+                    "error_description": "The code passed is incorrect or expired.",
+                    "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#bad-verification-code",
+                }
+            )
+        token = "ghu_" + secrets.token_hex(18)
+        self.user_tokens[token] = entry[1]
+        return JSONResponse(
+            {
+                "access_token": token,
+                "expires_in": 28800,
+                "refresh_token": "ghr_" + secrets.token_hex(30),
+                "refresh_token_expires_in": 15811200,
+                "token_type": "bearer",
+                "scope": "",
+            }
+        )
+
+    def _authenticated_user(self, request: Request, **_: Any) -> Json:
+        token = request.headers["authorization"].partition(" ")[2]
+        return {**self._user_json(self.user_tokens[token]), "name": None, "email": None}
 
     def _team(self, org: str, slug: str, **_: Any) -> Json:
         if (org.lower(), slug.lower()) not in self.teams:

@@ -18,11 +18,9 @@ checked for the `PRIVATE-TOKEN` and recorded; faults (401/404/409/5xx, 429 with
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,14 +29,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from standins.gitrepo import ZERO_SHA, GitRepo
-from standins.server import ThreadedServer
+from standins.server import HTTPError, StandIn
 
 Json = dict[str, Any]
 API = "/api/v4"
@@ -49,26 +44,6 @@ def iso(ts: float | None = None) -> str:
     """GitLab's timestamps: ISO 8601 with milliseconds and `Z`."""
     moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-@dataclass
-class Fault:
-    """Answer the next `times` requests matching `method` and the `path` regex with `status`."""
-
-    method: str
-    path: str
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    message: str = "injected fault"
-    times: int = 1
 
 
 @dataclass(frozen=True)
@@ -191,8 +166,18 @@ Handler = Callable[..., Any]
 _METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD"]
 
 
-class GitLabStandIn:
+class GitLabStandIn(StandIn[Recorded]):
     """The stand-in server. Start it with `with` (or start()/stop())."""
+
+    NAME = "GitLab stand-in"
+    FAULT_MESSAGES = {
+        401: "401 Unauthorized",
+        403: "403 Forbidden",
+        404: "404 Not Found",
+        409: "409 Conflict: Resource lock",
+        429: "Retry later",
+    }
+    FAULT_FALLBACK = "500 Internal Server Error"
 
     def __init__(
         self,
@@ -202,43 +187,16 @@ class GitLabStandIn:
         max_diff_files: int = 1000,
         latency: float = 0.0,
     ) -> None:
+        super().__init__(host=host, latency=latency, methods=_METHODS)
         self.token = token
-        self.latency = latency  # seconds added to every answer
-        self.host = host
-        self.port = 0
         self.max_diff_files = max_diff_files  # GitLab's instance diff limit (`overflow`)
         self.projects: dict[int, Project] = {}
         self.groups: dict[str, list[str]] = {}  # full path -> member usernames
         self.users: dict[str, User] = {}
-        self.requests: list[Recorded] = []
-        self.faults: list[Fault] = []
         self._ids = itertools.count(100)
-        self._lock = threading.RLock()
-        self._runner: ThreadedServer | None = None
         self._routes = self._route_table()
         self._diffs: dict[tuple[str, str, str], list[Any]] = {}
         self.bot = self.user(BOT_USERNAME, "changegate")
-        self.app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=_METHODS)])
-
-    # -- lifecycle --------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> GitLabStandIn:
-        self._runner = ThreadedServer(self.app, "GitLab stand-in", self.host)
-        self.port = self._runner.start()
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.stop()
-
-    def __enter__(self) -> GitLabStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """Forget every project, group, user, fault and recorded request (a fresh GitLab)."""
@@ -380,42 +338,6 @@ class GitLabStandIn:
             )
             project.deployments[dep.id] = dep
             return dep
-
-    def fail(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        *,
-        headers: dict[str, str] | None = None,
-        message: str | None = None,
-        times: int = 1,
-    ) -> None:
-        """Queue a fault for requests matching `method` ("*" for any) and the `path` regex
-        (matched against the decoded path)."""
-        default = {
-            401: "401 Unauthorized",
-            403: "403 Forbidden",
-            404: "404 Not Found",
-            409: "409 Conflict: Resource lock",
-            429: "Retry later",
-        }.get(status, "500 Internal Server Error")
-        with self._lock:
-            self.faults.append(
-                Fault(method.upper(), path, status, headers or {}, message or default, times)
-            )
-
-    def calls(self, method: str | None = None, pattern: str = "") -> list[Recorded]:
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if (method is None or r.method == method) and re.search(pattern, r.path)
-            ]
-
-    def reset_calls(self) -> None:
-        with self._lock:
-            self.requests.clear()
 
     def statuses_for(self, path: str, sha: str, name: str | None = None) -> list[Status]:
         return [
@@ -575,39 +497,19 @@ class GitLabStandIn:
         }
 
     # -- dispatch -----------------------------------------------------------------------
-    async def _dispatch(self, request: Request) -> Response:
-        body = await request.body()
-        if self.latency > 0:  # waits without holding the lock: concurrent calls overlap
-            await asyncio.sleep(self.latency)
-        return await run_in_threadpool(self._handle, request, body)
-
     def _handle(self, request: Request, body: bytes) -> Response:
         method = request.method
         raw_path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
         raw_path = raw_path or request.url.path
         path, query = unquote(raw_path), request.url.query
         with self._lock:
-            try:
-                response = self._fault(method, path) or self._route(request, method, raw_path, body)
-            except HTTPError as exc:
-                response = JSONResponse(
-                    {"message": exc.message}, status_code=exc.status, headers=exc.headers
-                )
+            response = self._answer(
+                method, path, lambda: self._route(request, method, raw_path, body)
+            )
             self.requests.append(
                 Recorded(method, path, raw_path, query, response.status_code, body)
             )
             return response
-
-    def _fault(self, method: str, path: str) -> Response | None:
-        for fault in self.faults:
-            if fault.method in ("*", method) and re.search(fault.path, path):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self.faults.remove(fault)
-                return JSONResponse(
-                    {"message": fault.message}, status_code=fault.status, headers=fault.headers
-                )
-        return None
 
     def _route(self, request: Request, method: str, raw_path: str, body: bytes) -> Response:
         if request.headers.get("private-token") != self.token:

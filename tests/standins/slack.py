@@ -9,6 +9,10 @@ tests inject 429s and `plan_upgrade_required`.
 
     with SlackStandin.running() as slack:
         client = make_client("xoxb-test", slack.api_url)
+
+The other way round, it builds what Slack sends the app: interaction payloads
+(`block_actions`, `view_submission`), their form body (`form`) and the signed headers
+(`signed_headers`, with slack-sdk's own signature code).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -248,6 +253,110 @@ class SlackStandin:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": user}
+
+
+# -- what Slack sends the app ------------------------------------------------------------
+#: the `trigger_id` and `action_ts` of the `block_actions` example in Slack's reference
+REFERENCE_TRIGGER_ID = "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3"
+REFERENCE_ACTION_TS = "1548426417.840180"
+
+
+def signed_headers(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack would send with `body` at `timestamp` (default: now), signed with the
+    app's signing `secret` by slack-sdk's own code."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    assert signature is not None
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
+
+
+def form(payload: dict[str, Any]) -> bytes:
+    """An interaction request's body: the payload as JSON in the `payload` form field."""
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def block_actions(
+    *,
+    user: str,
+    value: str,
+    action_id: str,
+    channel: str = "C0APPROVALS",
+    ts: str = "1.000100",
+    trigger_id: str = REFERENCE_TRIGGER_ID,
+    action_ts: str = REFERENCE_ACTION_TS,
+    style: str | None = "primary",
+) -> dict[str, Any]:
+    """A click on a button of message `ts`, shaped like the `block_actions` example in
+    Slack's interaction payload reference (`style=None`: a button without a style)."""
+    button: dict[str, Any] = {
+        "action_id": action_id,
+        "block_id": "changegate:x",
+        "text": {"type": "plain_text", "text": "Approve", "emoji": True},
+        "value": value,
+    }
+    if style is not None:
+        button["style"] = style
+    return {
+        **_interaction("block_actions", user),
+        "container": {
+            "type": "message",
+            "message_ts": ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
+        "trigger_id": trigger_id,
+        "channel": {"id": channel, "name": "approvals"},
+        "message": {"type": "message", "ts": ts, "text": "Approval needed", "blocks": []},
+        "response_url": "https://hooks.slack.com/actions/A0CHANGEGATE/1232321423432/D09sSasd",
+        "actions": [{**button, "type": "button", "action_ts": action_ts}],
+    }
+
+
+def view_submission(
+    *,
+    user: str,
+    private_metadata: str,
+    reason: str,
+    callback_id: str = "changegate_reject_reason",
+) -> dict[str, Any]:
+    """A submitted reason modal, shaped like Slack's `view_submission` reference payload."""
+    return {
+        **_interaction("view_submission", user),
+        "trigger_id": "12466734323.1395872398.f4f7b5a0a2c1a0",
+        "view": {
+            "id": "VNHU13V36",
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {
+                "values": {
+                    "reason": {"reason_input": {"type": "plain_text_input", "value": reason}}
+                }
+            },
+            "hash": "156663117.cd33ad1f",
+        },
+        "response_urls": [],
+    }
+
+
+def _interaction(kind: str, user: str) -> dict[str, Any]:
+    """What every interaction payload starts with: its type, the team, the user, the app."""
+    return {
+        "type": kind,
+        "team": {"id": "T0CHANGEGATE", "domain": "changegate-test"},
+        "user": {
+            "id": user,
+            "username": user.lower(),
+            "name": user.lower(),
+            "team_id": "T0CHANGEGATE",
+        },
+        "api_app_id": "A0CHANGEGATE",
+        "token": "verification-token-unused",
+    }
 
 
 async def _arguments(request: Request) -> dict[str, Any]:
