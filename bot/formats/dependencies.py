@@ -11,17 +11,32 @@ Choices worth knowing:
   1.0.0, `>=2 <3` is 2.0.0, `^17 || ^18` is 17.0.0. Widening a range therefore never looks
   like an upgrade; raising its floor does. A constraint with no lower bound (`*`, `<3`,
   `latest`, a git URL, `file:`/`workspace:` references) has no version: the dependency is
-  left out, as there is nothing to compare.
+  left out, as there is nothing to compare. Cargo.toml requirements read the same way: a
+  bare `"1.2"` is Cargo's `^1.2`, so 1.2.0.
 * Several entries may share one name (requirements with environment markers, `syn` 1.x and
-  2.x side by side in Cargo.lock, nested `node_modules` in package-lock.json, gem platform
-  variants, Go `mod` and `mod/v2`); all are returned and the caller compares the highest.
+  2.x side by side in Cargo.lock, nested `node_modules` in package-lock.json, several
+  versions in yarn.lock and pnpm-lock.yaml, gem platform variants, Go `mod` and `mod/v2`);
+  all are returned and the caller compares the highest.
 * Local packages are skipped, their versions are the team's own: workspace members and
-  path dependencies in uv.lock, poetry.lock, Cargo.lock (no `source`), package-lock.json
-  (`link`) and Gemfile.lock (`PATH` sections).
+  path dependencies in uv.lock, poetry.lock, Cargo.lock (no `source`), Cargo.toml (`path`,
+  even with a `version`), package-lock.json (`link`), yarn.lock (`workspace:`, `link:`,
+  `portal:`, `file:`, `exec:`), pnpm-lock.yaml (`link:`, `file:`, directories),
+  Pipfile.lock (`path`, `file`, `editable`) and Gemfile.lock (`PATH` sections). yarn
+  berry's `patch:` entries are skipped too: the unpatched package has its own entry.
+* Lockfile lines: the line that states the version (`version` in yarn.lock and
+  Pipfile.lock; the key, which holds it, in pnpm-lock.yaml), except that `[[package]]`
+  tables (poetry.lock, uv.lock, Cargo.lock) point at their `name`.
 * Names are normalised per ecosystem: PEP 503 for Python; Go module paths lose their major
   suffix (`example.com/mod/v2` and `gopkg.in/yaml.v3` are `example.com/mod` and
   `gopkg.in/yaml`), so moving to the `/v2` path is an upgrade of the same module. npm, Ruby
-  and Rust names are kept as written (those registries are case-sensitive).
+  and Rust names are kept as written (those registries are case-sensitive). npm aliases
+  (`old-react@npm:react@^16`) keep the alias, as package.json and node_modules do; Cargo
+  renames (`package = "rustls"`) report the registry name.
+
+Formats: requirements files, pyproject.toml (PEP 621, PEP 735, Poetry), poetry.lock,
+uv.lock, Pipfile.lock, package.json, package-lock.json / npm-shrinkwrap.json, yarn.lock
+(classic v1 and berry), pnpm-lock.yaml (lockfile 5.x, 6.x, 9.x), Gemfile.lock, go.mod,
+Cargo.toml, Cargo.lock.
 """
 
 from __future__ import annotations
@@ -39,6 +54,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+from bot.formats import yamldoc
 
 __all__ = [
     "Dep",
@@ -265,6 +282,17 @@ def _json(text: str) -> _JsonObject:
     return data
 
 
+def _json_sections(
+    data: _JsonObject, sections: Iterable[str]
+) -> Iterator[tuple[_JsonObject, str, Any]]:
+    """(table, key, value) of every entry of the named top-level tables, in file order."""
+    for section in (key for key in data if key in sections):
+        table = data[section]
+        if isinstance(table, _JsonObject):
+            for key, value in table.items():
+                yield table, key, value
+
+
 def _json_entries(value: Any) -> Iterator[tuple[_JsonObject | None, str, Any]]:
     if isinstance(value, _JsonObject):
         return ((value, key, item) for key, item in value.pairs)
@@ -283,7 +311,7 @@ def lowest_admitted(spec: str, *, npm: bool = False) -> str | None:
 
     Understands npm/semver ranges (`^1.2.3`, `~1.2`, `1.x`, `>=2 <3`, `1.2 - 2.0`,
     `a || b`) and Poetry constraints (the same plus `,` and PEP 440 `~=`/`==`).
-    `npm=True` reads `>1` as npm does (`>=2.0.0`).
+    `npm=True` reads `>1` as npm and Cargo do (`>=2.0.0`).
     """
     lows = []
     for alternative in re.split(r"\s*\|\|?\s*", spec.strip()):
@@ -392,7 +420,16 @@ def _requirements_txt(text: str) -> list[Dep]:
     return deps
 
 
+#: tomllib takes quadratic time on a very long dotted key (a 400 KB line: ~100 s); no
+#: manifest or lockfile written by a tool has a line anywhere near this long.
+MAX_TOML_LINE = 20_000
+
+
 def _toml(text: str) -> dict[str, Any]:
+    long_line = re.search(rf"^[^\n]{{{MAX_TOML_LINE + 1}}}", text, re.M)
+    if long_line is not None:
+        line = text.count("\n", 0, long_line.start()) + 1
+        raise DependencyFileError(f"a line over {MAX_TOML_LINE:,} characters; not read", line)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -539,6 +576,27 @@ def _uv_lock(text: str) -> list[Dep]:
     )
 
 
+def _pipfile_lock(text: str) -> list[Dep]:
+    """Pipfile.lock `default` and `develop` pins (`"version": "==2.31.0"`), at their line.
+
+    `path`, `file` and `editable` entries are local (or a bare archive) and skipped; git
+    entries carry a `ref`, no version.
+    """
+    deps: list[Dep] = []
+    for _, name, entry in _json_sections(_json(text), ("default", "develop")):
+        if not isinstance(entry, _JsonObject) or any(
+            key in entry for key in ("path", "file", "editable")
+        ):
+            continue
+        pin = re.fullmatch(r"\s*===?\s*(\S+)\s*", _string(entry.get("version")) or "")
+        line = entry.key_lines.get("version")
+        version = pin.group(1) if pin else None
+        dep = _dep(canonicalize_name(name), version, line, Ecosystem.PYTHON)
+        if dep is not None:
+            deps.append(dep)
+    return deps
+
+
 def _cargo_lock(text: str) -> list[Dep]:
     return _toml_packages(text, Ecosystem.RUST, local=lambda p: "source" not in p)
 
@@ -561,19 +619,14 @@ def _npm_range(spec: str) -> str | None:
 
 
 def _package_json(text: str) -> list[Dep]:
-    data = _json(text)
     deps: list[Dep] = []
-    for section in (key for key in data if key in NPM_SECTIONS):
-        table = data[section]
-        if not isinstance(table, _JsonObject):
+    for table, name, spec in _json_sections(_json(text), NPM_SECTIONS):
+        if not isinstance(spec, str):
             continue
-        for name, spec in table.items():
-            if not isinstance(spec, str):
-                continue
-            line = table.key_lines.get(name)
-            dep = _dep(name, _npm_range(spec.strip()), line, _JS, spec.strip())
-            if dep is not None:
-                deps.append(dep)
+        line = table.key_lines.get(name)
+        dep = _dep(name, _npm_range(spec.strip()), line, _JS, spec.strip())
+        if dep is not None:
+            deps.append(dep)
     return deps
 
 
@@ -610,6 +663,152 @@ def _package_lock(text: str) -> list[Dep]:
 
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _npm_descriptor(descriptor: str) -> tuple[str, str]:
+    """`name@range` or `@scope/name@range` split at the `@` that ends the name."""
+    at = descriptor.find("@", 1)
+    return (descriptor, "") if at < 0 else (descriptor[:at], descriptor[at + 1 :])
+
+
+#: Ranges and resolutions that name no registry package: the project's own (workspaces,
+#: paths, portals), generated ones (`exec:`), and berry's `patch:` entries, whose
+#: unpatched package is locked in an entry of its own.
+_YARN_LOCAL = ("workspace:", "link:", "portal:", "file:", "exec:", "patch:")
+
+
+def _yarn_names(descriptors: Iterable[str]) -> list[str]:
+    """The names of an entry's non-local descriptors, each once (aliases keep theirs)."""
+    names: list[str] = []
+    for descriptor in descriptors:
+        name, spec = _npm_descriptor(descriptor.strip())
+        if name and not spec.startswith(_YARN_LOCAL) and name not in names:
+            names.append(name)
+    return names
+
+
+def _yarn_lock(text: str) -> list[Dep]:
+    """yarn.lock: berry (v2+) is YAML with a `__metadata` entry; classic v1 is not YAML."""
+    if re.search(r"^__metadata:", text, re.M):
+        return _yarn_berry(text)
+    return _yarn_v1(text)
+
+
+_YARN_V1_PATTERN = re.compile(r'\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s",]+))\s*(?:,|$)')
+_YARN_V1_VERSION = re.compile(r'^  version\s+"?([^"\s]+)"?\s*$')
+
+
+def _yarn_v1(text: str) -> list[Dep]:
+    """Classic entries: `"@babel/core@^7.0.0", "@babel/core@^7.22":` then `  version "…"`.
+
+    An unindented line that is no entry header (a merge conflict marker, say) is an error.
+    """
+    deps: list[Dep] = []
+    names: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            header = line.rstrip()
+            if not header.endswith(":"):
+                raise DependencyFileError(f"not a yarn.lock entry: {header[:80]!r}", number)
+            names = _yarn_names(_yarn_v1_patterns(header[:-1], number))
+            continue
+        version = _YARN_V1_VERSION.match(line)
+        if version is None:
+            continue
+        for name in names:
+            dep = _dep(name, version.group(1), number, _JS)
+            if dep is not None:
+                deps.append(dep)
+        names = []
+    return deps
+
+
+def _yarn_v1_patterns(header: str, number: int) -> list[str]:
+    """The comma-separated patterns of a v1 header; quoted ones are JSON strings."""
+    patterns: list[str] = []
+    start = 0
+    while start < len(header):
+        found = _YARN_V1_PATTERN.match(header, start)
+        if found is None or found.end() == start:
+            raise DependencyFileError(f"unreadable yarn.lock entry: {header[:80]!r}", number)
+        patterns.append(_toml_string(found))  # basic strings escape as JSON does
+        start = found.end()
+    return patterns
+
+
+def _yaml_documents(text: str) -> list[yamldoc.Node]:
+    """The YAML documents of a lockfile, each a mapping."""
+    parsed = yamldoc.load_yaml(text)
+    if parsed.problem is not None:
+        raise DependencyFileError(parsed.problem, parsed.problem_line)
+    for document in parsed.documents:
+        if not isinstance(document, yamldoc.MappingNode):
+            raise DependencyFileError("not a YAML mapping", yamldoc.line_of(document))
+    return parsed.documents
+
+
+def _yarn_berry(text: str) -> list[Dep]:
+    """Berry entries `"react@npm:^18.2.0, react@npm:^18.0.0":` with `version: 18.2.0`.
+
+    Entries whose descriptors or `resolution` are local (`workspace:`, `link:`, ...) or
+    `patch:` are skipped.
+    """
+    deps: list[Dep] = []
+    for document in _yaml_documents(text):
+        for key, _, entry in yamldoc.items(document):
+            if key == "__metadata":
+                continue
+            version = yamldoc.get(entry, "version")
+            resolution = yamldoc.scalar(yamldoc.get(entry, "resolution")) or ""
+            if version is None or _npm_descriptor(resolution)[1].startswith(_YARN_LOCAL):
+                continue
+            for name in _yarn_names(key.split(",")):
+                line = yamldoc.line_of(version)
+                dep = _dep(name, yamldoc.scalar(version), line, _JS)
+                if dep is not None:
+                    deps.append(dep)
+    return deps
+
+
+# `/name/1.0.0_peer@2.0.0` (v5), `/name@1.0.0(peer@2.0.0)` (v6), `name@1.0.0` (v9)
+_PNPM_KEY = re.compile(r"/?((?:@[^/@]+/)?[^/@()]+)[/@]([^/_()@:]+)(?:[_(].*)?")
+
+
+def _pnpm_lock(text: str) -> list[Dep]:
+    """pnpm-lock.yaml `packages` (every locked package), at the line of its key.
+
+    Registry packages have their version in the key; others (git, tarballs) in a
+    `version` field, at whose line they are. `file:`/`link:` and directory packages are
+    local and skipped. Importers are not read: their versions are all in `packages`.
+    """
+    deps: list[Dep] = []
+    for document in _yaml_documents(text):
+        packages = yamldoc.get(document, "packages")
+        if packages is not None and not (
+            isinstance(packages, yamldoc.MappingNode) or yamldoc.is_null(packages)
+        ):
+            raise DependencyFileError("`packages` is not a mapping", yamldoc.line_of(packages))
+        for key, key_node, entry in yamldoc.items(packages):
+            dep = _pnpm_package(key, key_node, entry)
+            if dep is not None:
+                deps.append(dep)
+    return deps
+
+
+def _pnpm_package(key: str, key_node: yamldoc.Node, entry: yamldoc.Node) -> Dep | None:
+    directory = yamldoc.get(entry, "resolution", "directory")
+    if "file:" in key or "link:" in key or directory is not None:
+        return None
+    registry = _PNPM_KEY.fullmatch(key)
+    if registry is not None:
+        return _dep(registry.group(1), registry.group(2), yamldoc.line_of(key_node), _JS)
+    version = yamldoc.get(entry, "version")
+    if version is None:
+        return None
+    name = yamldoc.scalar(yamldoc.get(entry, "name")) or _npm_descriptor(key)[0]
+    return _dep(name, yamldoc.scalar(version), yamldoc.line_of(version), _JS)
 
 
 # -- Ruby ------------------------------------------------------------------------------------------
@@ -680,6 +879,108 @@ def _go_mod(text: str) -> list[Dep]:
     return deps
 
 
+# -- Rust ------------------------------------------------------------------------------------------
+
+_CARGO_SECTIONS = (
+    "dependencies",
+    "dev-dependencies",
+    "build-dependencies",
+    "dev_dependencies",
+    "build_dependencies",
+)
+
+
+def _cargo_toml(text: str) -> list[Dep]:
+    """Cargo.toml dependency tables: top-level, `target.<cfg>.` and `workspace.`.
+
+    `"1.2"` is Cargo's `^1.2` (lowest 1.2.0), `>1.2` is `>=1.3.0` as in npm. `package =`
+    renames report the registry name. Path dependencies are local, with or without a
+    version; git ones without a version, and `workspace = true` (read where the workspace
+    declares it), have none.
+    """
+    data = _toml(text)
+    lines = _cargo_lines(text)
+    deps: list[Dep] = []
+    for path, table in _cargo_tables(data):
+        for key, value in table.items():
+            spec, name = value, key
+            if isinstance(value, dict):
+                spec, name = value.get("version"), value.get("package", key)
+                if "path" in value:
+                    continue
+            if not isinstance(spec, str) or not isinstance(name, str):
+                continue
+            floor = lowest_admitted(spec, npm=True)
+            dep = _dep(name, floor, lines.get((*path, key)), Ecosystem.RUST, spec)
+            if dep is not None:
+                deps.append(dep)
+    return sorted(deps, key=lambda dep: dep.line or 0)
+
+
+def _cargo_tables(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    for section in _CARGO_SECTIONS:
+        yield (section,), _table(data, section)
+    yield ("workspace", "dependencies"), _table(data, "workspace", "dependencies")
+    for target in _table(data, "target"):
+        for section in _CARGO_SECTIONS:
+            yield ("target", target, section), _table(data, "target", target, section)
+
+
+def _cargo_table_depth(path: list[str]) -> int | None:
+    """How many leading keys of `path` name a dependency table, if they do."""
+    if path[:1] and path[0] in _CARGO_SECTIONS:
+        return 1
+    if path[:2] == ["workspace", "dependencies"]:
+        return 2
+    if len(path) > 2 and path[0] == "target" and path[2] in _CARGO_SECTIONS:
+        return 3
+    return None
+
+
+_TOML_KEY_PART = re.compile(r""""([^"\\]*(?:\\.[^"\\]*)*)"|'([^']*)'|([A-Za-z0-9_-]+)""")
+_TOML_KEY_PATH = re.compile(
+    rf"\s*((?:{_TOML_KEY_PART.pattern})(?:\s*\.\s*(?:{_TOML_KEY_PART.pattern}))*)\s*="
+)
+
+
+def _toml_key_path(written: str) -> list[str]:
+    """`target.'cfg(unix)'.dependencies` as its keys."""
+    return [
+        found.group(3) if found.group(3) is not None else _toml_string(found)
+        for found in _TOML_KEY_PART.finditer(written)
+    ]
+
+
+def _cargo_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line of each dependency's version, by (*table, key).
+
+    The line of `serde = "1.0"`, `serde = { version = "1.0" }` or `serde.version = "1.0"`;
+    in a `[dependencies.serde]` table, its `version` line. Multi-line strings are passed over.
+    """
+    lines: dict[tuple[str, ...], int] = {}
+    table: list[str] = []
+    in_string: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_string is not None:
+            if line.count(in_string) % 2:
+                in_string = None
+            continue
+        header = _TOML_HEADER.match(line)
+        key = None if header else _TOML_KEY_PATH.match(line)
+        if header:
+            table = path = _toml_key_path(header.group(1))
+        elif key:
+            path = table + _toml_key_path(key.group(1))
+            value = line[key.end() :]
+            in_string = next((q for q in ('"""', "'''") if value.count(q) % 2), None)
+        else:
+            continue
+        depth = _cargo_table_depth(path)
+        if depth is not None and len(path) > depth and path[depth + 1 :] in ([], ["version"]):
+            lines[tuple(path[: depth + 1])] = number
+    return lines
+
+
 _READERS: dict[str, Reader] = {
     "pyproject.toml": _pyproject,
     "poetry.lock": _poetry_lock,
@@ -691,4 +992,8 @@ _READERS: dict[str, Reader] = {
     "gems.locked": _gemfile_lock,
     "go.mod": _go_mod,
     "Cargo.lock": _cargo_lock,
+    "Cargo.toml": _cargo_toml,
+    "yarn.lock": _yarn_lock,
+    "pnpm-lock.yaml": _pnpm_lock,
+    "Pipfile.lock": _pipfile_lock,
 }
