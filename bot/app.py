@@ -103,7 +103,7 @@ def create_app(
             Route("/healthz", ingress.healthz, methods=["GET"]),
             Route("/readyz", ingress.readyz, methods=["GET"]),
             Route("/metrics", ingress.metrics, methods=["GET"]),
-            *pages.routes(engine, settings, holder),
+            *pages.routes(engine, settings, holder, forges=forges),
         ],
         lifespan=lifespan,
     )

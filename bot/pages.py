@@ -13,6 +13,7 @@ JSON twin can never show something the page does not, or the other way round.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import hashlib
@@ -44,6 +45,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot import audit, inbox, store
 from bot.approvals.models import approval_decisions, approval_requests, audit_log
+from bot.forges.github import GitHubSignIn
+from bot.policy.approvers import Directory
 from bot.policy.schema import Policy
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ STYLESHEET = HERE / "static" / "changegate.css"
 
 SESSION_COOKIE = "changegate_admin"
 SESSION_SECONDS = 12 * 3600
+SIGN_IN_COOKIE = "changegate_sign_in"
+SIGN_IN_SECONDS = 600  # from "Sign in with GitHub" to the callback
 MAX_FORM_BYTES = 16 * 1024
 PAGE_LIMIT = 100
 DECISIONS = ("fail", "approval_required", "pass")
@@ -216,31 +221,45 @@ class ForgeLinks:
 @dataclass(frozen=True)
 class AdminSession:
     """Who is asking: a browser session (cookie, needs a CSRF token to POST) or a script
-    (`Authorization: Bearer`, which a cross-site form cannot send)."""
+    (`Authorization: Bearer`, which a cross-site form cannot send). `who` is "token" for
+    the admin token, "github:LOGIN" for a GitHub sign-in."""
 
     via: str  # "cookie" | "bearer"
     nonce: str = ""
+    who: str = "token"
+
+    @property
+    def github_login(self) -> str | None:
+        return self.who.removeprefix("github:") if self.who.startswith("github:") else None
 
 
 class AdminAuth:
-    """The admin token, a signed session cookie derived from it, and CSRF tokens.
+    """The admin token, a signed session cookie, CSRF tokens and sign-in states.
 
-    The signing key is derived from the token, so changing the token signs everyone out.
-    The cookie is `issued.nonce.signature` (HMAC-SHA256), HttpOnly, SameSite=Strict,
-    scoped to /admin, valid for `SESSION_SECONDS`."""
+    The signing key is derived from the admin token, or from the GitHub App's client
+    secret when only GitHub sign-in is on: changing either signs everyone out. The cookie
+    is `issued.nonce.who.signature` (HMAC-SHA256), HttpOnly, SameSite=Strict, scoped to
+    /admin, valid for `SESSION_SECONDS`."""
 
-    def __init__(self, token: str | None, *, max_age: int = SESSION_SECONDS) -> None:
+    def __init__(
+        self,
+        token: str | None,
+        *,
+        sign_in_secret: str | None = None,
+        max_age: int = SESSION_SECONDS,
+    ) -> None:
         self.token = token
         self.max_age = max_age
+        seed = token or sign_in_secret
         self._key = (
-            hmac.new(token.encode(), b"changegate admin session v1", hashlib.sha256).digest()
-            if token
+            hmac.new(seed.encode(), b"changegate admin session v2", hashlib.sha256).digest()
+            if seed
             else b""
         )
 
     @property
     def enabled(self) -> bool:
-        return bool(self.token)
+        return bool(self._key)
 
     def _sign(self, message: str) -> str:
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
@@ -253,24 +272,27 @@ class AdminAuth:
             hashlib.sha256(self.token.encode()).digest(),
         )
 
-    def new_cookie(self, now: float | None = None) -> str:
+    def new_cookie(self, who: str = "token", now: float | None = None) -> str:
         issued = str(int(now if now is not None else time.time()))
         nonce = secrets.token_urlsafe(16)
-        return f"{issued}.{nonce}.{self._sign(f'{issued}.{nonce}')}"
+        return f"{issued}.{nonce}.{who}.{self._sign(f'{issued}.{nonce}.{who}')}"
 
     def read_cookie(self, value: str, now: float | None = None) -> AdminSession | None:
         if not self.enabled:
             return None
         parts = value.split(".")
-        if len(parts) != 3 or not parts[0].isdigit():
+        if len(parts) != 4 or not parts[0].isdigit():
             return None
-        issued, nonce, signature = parts
-        if not hmac.compare_digest(signature.encode(), self._sign(f"{issued}.{nonce}").encode()):
+        issued, nonce, who, signature = parts
+        expected = self._sign(f"{issued}.{nonce}.{who}")
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            return None
+        if who == "token" and not self.token:  # the token was switched off since
             return None
         age = (now if now is not None else time.time()) - int(issued)
         if age < 0 or age > self.max_age:
             return None
-        return AdminSession("cookie", nonce)
+        return AdminSession("cookie", nonce, who)
 
     def csrf_token(self, session: AdminSession) -> str:
         return self._sign(f"csrf.{session.nonce}") if session.via == "cookie" else ""
@@ -291,6 +313,64 @@ class AdminAuth:
             return AdminSession("bearer") if self.token_matches(credentials.strip()) else None
         cookie = request.cookies.get(SESSION_COOKIE)
         return self.read_cookie(cookie) if cookie else None
+
+    # -- the state of a GitHub sign-in: where to go after, bound to this browser -----------
+    def new_state(self, next_path: str, now: float | None = None) -> tuple[str, str]:
+        """(state for GitHub, nonce for the browser's sign-in cookie)."""
+        issued = str(int(now if now is not None else time.time()))
+        nonce = secrets.token_urlsafe(16)
+        target = base64.urlsafe_b64encode(next_path.encode()).decode().rstrip("=")
+        body = f"{issued}.{nonce}.{target}"
+        return f"{body}.{self._sign('state.' + body)}", nonce
+
+    def read_state(self, state: str, nonce: str, now: float | None = None) -> str | None:
+        """The page to land on, if `state` is ours, fresh, and began in this browser."""
+        parts = state.split(".")
+        if len(parts) != 4 or not parts[0].isdigit() or not self.enabled:
+            return None
+        issued, state_nonce, target, signature = parts
+        body = f"{issued}.{state_nonce}.{target}"
+        if not hmac.compare_digest(signature.encode(), self._sign("state." + body).encode()):
+            return None
+        if not nonce or not hmac.compare_digest(state_nonce.encode(), nonce.encode()):
+            return None
+        age = (now if now is not None else time.time()) - int(issued)
+        if age < 0 or age > SIGN_IN_SECONDS:
+            return None
+        try:
+            return _safe_next(base64.urlsafe_b64decode(target + "=" * (-len(target) % 4)).decode())
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+@dataclass(frozen=True)
+class GitHubAdmins:
+    """Who may sign in with GitHub: the logins and `@org/team` slugs of `admin_github`.
+    Teams are read through the GitHub App (`members: read`), cached by the forge, and
+    checked again on every admin request: leaving the team ends the session within the
+    cache's lifetime."""
+
+    sign_in: GitHubSignIn
+    entries: tuple[str, ...]
+    directory: Callable[[list[str]], Directory] | None = None
+
+    @staticmethod
+    def parse(text: str | None) -> tuple[str, ...]:
+        return tuple(e.strip() for e in (text or "").split(",") if e.strip())
+
+    def includes(self, login: str) -> bool:
+        login = login.lower()
+        if login in {e.lower() for e in self.entries if not e.startswith("@")}:
+            return True
+        teams = [e for e in self.entries if e.startswith("@") and "/" in e]
+        if not teams or self.directory is None:
+            return False
+        try:
+            found = self.directory(teams)
+        except Exception as exc:  # noqa: BLE001 - GitHub unreachable: nobody gets in by team
+            log.warning("admin sign-in: could not read the teams %s: %s", teams, exc)
+            return False
+        return any(login in found.expand(team) for team in teams)
 
 
 # -- content negotiation and responses -------------------------------------------------------
@@ -347,13 +427,20 @@ class Pages:
         policy: PolicySource,
         *,
         admin_token: str | None = None,
+        github_admins: GitHubAdmins | None = None,
         requeue: Callable[[Engine, str], int] = inbox.requeue_dead,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.policy_source = policy
         token = admin_token or _secret_value(getattr(settings, "admin_token", None))
-        self.auth = AdminAuth(token)
+        self.github_admins = github_admins
+        self.auth = AdminAuth(
+            token,
+            sign_in_secret=_secret_value(getattr(settings, "github_client_secret", None))
+            if github_admins
+            else None,
+        )
         self.requeue = requeue
         self.env = Environment(
             loader=FileSystemLoader(str(TEMPLATES)),
@@ -371,6 +458,8 @@ class Pages:
             Route("/static/changegate.css", self.stylesheet, methods=["GET"]),
             Route("/admin", self.admin_home, methods=["GET"], name="admin"),
             Route("/admin/login", self.login, methods=["GET", "POST"], name="admin-login"),
+            Route("/admin/login/github", self.login_github, methods=["GET"]),
+            Route("/admin/login/github/callback", self.login_github_callback, methods=["GET"]),
             Route("/admin/logout", self.logout, methods=["POST"], name="admin-logout"),
             Route("/admin/requests", self.admin_requests, methods=["GET"]),
             Route("/admin/verdicts", self.admin_verdicts, methods=["GET"]),
@@ -412,7 +501,7 @@ class Pages:
         if not self.auth.enabled:
             return self.error(request, 404, "Not found")
         session = self.auth.session_of(request)
-        if session is not None:
+        if session is not None and await self._still_admin(session):
             return session
         if wants_json(request) or request.headers.get("authorization"):
             return JSONResponse(
@@ -426,6 +515,14 @@ class Pages:
             back = request.url.path.rsplit("/", 1)[0] or "/admin"
         target = urllib.parse.quote(_safe_next(back))
         return RedirectResponse(f"/admin/login?next={target}", status_code=303)
+
+    async def _still_admin(self, session: AdminSession) -> bool:
+        login = session.github_login
+        if login is None:
+            return True
+        if self.github_admins is None:  # GitHub sign-in was switched off since
+            return False
+        return await run_in_threadpool(self.github_admins.includes, login)
 
     async def _page(
         self,
@@ -468,25 +565,96 @@ class Pages:
             return self.error(request, 404, "Not found")
         next_path = _safe_next(request.query_params.get("next"))
         if request.method == "GET":
-            return self.render(
-                request, "login.html", {"next": next_path, "error": None}, session=None
-            )
+            return self.render(request, "login.html", self._login_view(next_path), session=None)
         form = _form((await request.body())[:MAX_FORM_BYTES])
         next_path = _safe_next(form.get("next") or next_path)
         if not self.auth.token_matches(form.get("token", "")):
             log.warning("admin sign-in refused: wrong token")
-            view = {"next": next_path, "error": "That token is not right."}
+            view = self._login_view(next_path, "That token is not right.")
             return self.render(request, "login.html", view, status=401)
         response = RedirectResponse(next_path, status_code=303)
+        self._start_session(request, response, "token")
+        return response
+
+    def _login_view(self, next_path: str, error: str | None = None) -> dict[str, Any]:
+        return {
+            "next": next_path,
+            "error": error,
+            "token_sign_in": bool(self.auth.token),
+            "github_sign_in": self.github_admins is not None,
+        }
+
+    def _start_session(self, request: Request, response: Response, who: str) -> None:
         response.set_cookie(
             SESSION_COOKIE,
-            self.auth.new_cookie(),
+            self.auth.new_cookie(who),
             max_age=self.auth.max_age,
             path="/admin",
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
         )
+
+    async def login_github(self, request: Request) -> Response:
+        """Off to GitHub, with a state that says where to land and a cookie that binds
+        the state to this browser (a sign-in started elsewhere cannot be finished here)."""
+        if self.github_admins is None:
+            return self.error(request, 404, "Not found")
+        state, nonce = self.auth.new_state(_safe_next(request.query_params.get("next")))
+        callback = f"{str(self.settings.public_url).rstrip('/')}/admin/login/github/callback"
+        response = RedirectResponse(
+            self.github_admins.sign_in.authorize_url(callback, state), status_code=303
+        )
+        response.set_cookie(
+            SIGN_IN_COOKIE,
+            nonce,
+            max_age=SIGN_IN_SECONDS,
+            path="/admin/login/github",
+            httponly=True,
+            samesite="lax",  # sent on GitHub's redirect back (a top-level GET)
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def login_github_callback(self, request: Request) -> Response:
+        admins = self.github_admins
+        if admins is None:
+            return self.error(request, 404, "Not found")
+        q = request.query_params
+        next_path = self.auth.read_state(
+            q.get("state", ""), request.cookies.get(SIGN_IN_COOKIE, "")
+        )
+        if next_path is None:
+            log.warning("GitHub sign-in refused: state missing, forged, stale or from elsewhere")
+            view = self._login_view(
+                "/admin", "That sign-in expired or did not start here. Try again."
+            )
+            return self.render(request, "login.html", view, status=400)
+        if q.get("error") or not q.get("code"):  # the user said no on GitHub
+            view = self._login_view(next_path, "GitHub sign-in was cancelled.")
+            return self.render(request, "login.html", view, status=401)
+        try:
+            login = await run_in_threadpool(admins.sign_in.login_of, q["code"])
+        except Exception as exc:  # noqa: BLE001 - GitHub down: say so, sign nobody in
+            log.warning("GitHub sign-in failed: %s", exc)
+            view = self._login_view(next_path, "GitHub could not be reached. Try again shortly.")
+            return self.render(request, "login.html", view, status=502)
+        if login is None:
+            view = self._login_view(next_path, "GitHub did not accept that sign-in. Try again.")
+            return self.render(request, "login.html", view, status=401)
+        if not await run_in_threadpool(admins.includes, login):
+            log.warning("GitHub sign-in refused: %s is not an admin", login)
+            view = self._login_view(
+                next_path, f"{login} is not a changegate admin (see CHANGEGATE_ADMIN_GITHUB)."
+            )
+            return self.render(request, "login.html", view, status=403)
+        log.info("admin signed in with GitHub", extra={"who": f"github:{login}"})
+        # a page, not a redirect: browsers that count a whole redirect chain begun on
+        # github.com as cross-site would not send the SameSite=Strict cookie on its next hop
+        view = {"next": next_path, "login": login}
+        response = self.render(request, "signed_in.html", view)
+        self._start_session(request, response, f"github:{login}")
+        response.delete_cookie(SIGN_IN_COOKIE, path="/admin/login/github")
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -550,7 +718,12 @@ class Pages:
         except SQLAlchemyError as exc:
             log.warning("re-queue failed: %s", exc)
             return self.error(request, 503, "The database is unavailable; try again shortly.")
-        log.info("admin re-queued dead delivery %s (%d)", key, count, extra={"via": guard.via})
+        log.info(
+            "admin re-queued dead delivery %s (%d)",
+            key,
+            count,
+            extra={"via": guard.via, "who": guard.who},
+        )
         if wants_json(request) or guard.via == "bearer":
             status = 200 if count else 404
             return JSONResponse(
@@ -1091,20 +1264,39 @@ def routes(
     policy: PolicySource,
     *,
     admin_token: str | None = None,
+    forges: Mapping[str, Any] | None = None,
 ) -> list[BaseRoute]:
     """The verdict page and the admin pages, to mount in `create_app`:
-    `*pages.routes(engine, settings, holder)`. The admin token comes from
-    `settings.admin_token` unless given here; without one the admin pages answer 404."""
-    return Pages(engine, settings, policy, admin_token=admin_token).routes()
+    `*pages.routes(engine, settings, holder, forges=forges)`. The admin token comes from
+    `settings.admin_token` unless given here; GitHub sign-in is on with the App's client
+    id and secret and `admin_github`; with neither the admin pages answer 404. The GitHub
+    forge, when there is one, reads the `@org/team` entries of `admin_github`."""
+    return Pages(
+        engine,
+        settings,
+        policy,
+        admin_token=admin_token,
+        github_admins=github_admins(settings, (forges or {}).get("github")),
+    ).routes()
+
+
+def github_admins(settings: Any, forge: Any = None) -> GitHubAdmins | None:
+    entries = GitHubAdmins.parse(getattr(settings, "admin_github", None))
+    sign_in = GitHubSignIn.from_settings(settings) if entries else None
+    if sign_in is None:
+        return None
+    return GitHubAdmins(sign_in, entries, getattr(forge, "directory", None))
 
 
 __all__ = [
     "AdminAuth",
     "ForgeLinks",
+    "GitHubAdmins",
     "Pages",
     "PolicySource",
     "audit_sentence",
     "forge_web_base",
+    "github_admins",
     "routes",
     "wants_json",
 ]

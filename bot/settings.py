@@ -37,6 +37,16 @@ class Settings(BaseSettings):
         "off only for a local stand-in.",
     )
 
+    github_client_id: str | None = Field(
+        default=None, description='The GitHub App\'s client id: "Sign in with GitHub" on /admin.'
+    )
+    github_client_secret: SecretStr | None = None
+    admin_github: str | None = Field(
+        default=None,
+        description="Who may sign in to /admin with GitHub: logins and @org/team slugs, "
+        "comma-separated (teams are read with the App's `members: read`).",
+    )
+
     gitlab_url: str | None = None
     gitlab_token: SecretStr | None = None
     gitlab_webhook_secret: SecretStr | None = None

@@ -29,7 +29,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from github import Auth, Github, GithubIntegration, GithubRetry, UnknownObjectException
-from github.GithubException import RateLimitExceededExceedsMaxWait
+from github.GithubException import GithubException, RateLimitExceededExceedsMaxWait
 from github.Repository import Repository
 from urllib3.util.retry import Retry
 
@@ -226,9 +226,11 @@ def _reset_wait(value: str | None) -> float | None:
     return max(int(value) - time.time(), 0.0) + 1.0
 
 
-def make_retry(*, backoff_factor: float = 1.0, max_wait: float = 300.0) -> ForgeRetry:
+def make_retry(
+    *, total: int = 6, backoff_factor: float = 1.0, max_wait: float = 300.0
+) -> ForgeRetry:
     return ForgeRetry(
-        total=6,
+        total=total,
         backoff_factor=backoff_factor,
         backoff_max=120,
         status_forcelist=[429, *range(500, 600)],
@@ -907,6 +909,55 @@ def _file(item: Any) -> _File:
     status = _STATUS.get(item.status, FileStatus.MODIFIED)
     old = item.previous_filename if status is FileStatus.RENAMED else None
     return _File(item.filename, status, item.sha, old)
+
+
+class GitHubSignIn:
+    """ "Sign in with GitHub" for the admin pages: the GitHub App's user web flow, through
+    PyGithub's `ApplicationOAuth`. The authorize and token URLs are derived from
+    `CHANGEGATE_GITHUB_API_URL` the way PyGithub does it (api.github.com -> github.com,
+    `https://host/api/v3` -> `https://host`), so a GitHub Enterprise server or a local
+    stand-in needs nothing more. The user's token is used once, to ask who they are, and
+    is not kept."""
+
+    def __init__(self, client_id: str, client_secret: str, api_url: str, *, timeout: int = 15):
+        self.api_url = api_url.rstrip("/")
+        self._timeout = timeout
+        app = Github(base_url=self.api_url, timeout=timeout, retry=self._retry())
+        self._oauth = app.get_oauth_application(client_id, client_secret)
+
+    @staticmethod
+    def _retry() -> ForgeRetry:
+        """Someone is waiting at the browser: two quick retries, then say GitHub is down."""
+        return make_retry(total=2, backoff_factor=0.25, max_wait=5)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> GitHubSignIn | None:
+        """None unless the App's client id and secret are set."""
+        secret = settings.github_client_secret
+        if not settings.github_client_id or secret is None:
+            return None
+        return cls(settings.github_client_id, secret.get_secret_value(), settings.github_api_url)
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str:
+        return self._oauth.get_login_url(redirect_uri=redirect_uri, state=state)
+
+    def login_of(self, code: str) -> str | None:
+        """The login of the user who authorized, or None when GitHub refuses the code
+        (wrong, used already, expired: GitHub answers those 200 with an `error`)."""
+        try:
+            token = self._oauth.get_access_token(code)
+        except GithubException as exc:
+            if exc.status != 200:  # GitHub is down or refusing us: not the user's fault
+                raise
+            log.warning("GitHub sign-in: the code was refused (%s)", exc.data)
+            return None
+        user = Github(
+            base_url=self.api_url,
+            auth=Auth.Token(token.token),
+            timeout=self._timeout,
+            retry=self._retry(),
+        ).get_user()
+        return str(user.login)
 
 
 @functools.lru_cache(maxsize=8)

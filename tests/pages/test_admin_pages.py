@@ -154,15 +154,38 @@ def test_login_redirects_only_inside_admin(
 def test_cookie_signature_and_age_are_checked() -> None:
     auth = AdminAuth("token-one", max_age=60)
     now = time.time()
-    cookie = auth.new_cookie(now)
+    cookie = auth.new_cookie(now=now)
     assert auth.read_cookie(cookie, now + 59) is not None
     assert auth.read_cookie(cookie, now + 61) is None  # expired
     assert auth.read_cookie(cookie, now - 5) is None  # from the future
-    issued, nonce, signature = cookie.split(".")
-    assert auth.read_cookie(f"{int(issued) + 1000}.{nonce}.{signature}", now) is None
-    assert auth.read_cookie(f"{issued}.{nonce}x.{signature}", now) is None
+    issued, nonce, who, signature = cookie.split(".")
+    assert auth.read_cookie(f"{int(issued) + 1000}.{nonce}.{who}.{signature}", now) is None
+    assert auth.read_cookie(f"{issued}.{nonce}x.{who}.{signature}", now) is None
+    # who the session is for is signed too: a token session cannot become someone else's
+    assert auth.read_cookie(f"{issued}.{nonce}.github:alice.{signature}", now) is None
     assert AdminAuth("token-two").read_cookie(cookie, now) is None  # new token: signed out
     assert AdminAuth(None).read_cookie(cookie, now) is None
+    # with GitHub sign-in only, a token session (from before the token was removed) is void
+    github_only = AdminAuth(None, sign_in_secret="client-secret", max_age=60)
+    assert github_only.read_cookie(github_only.new_cookie("token", now), now) is None
+    signed_in = github_only.read_cookie(github_only.new_cookie("github:alice", now), now)
+    assert signed_in is not None and signed_in.github_login == "alice"
+
+
+def test_sign_in_state_is_signed_fresh_and_bound_to_the_browser() -> None:
+    auth = AdminAuth(None, sign_in_secret="client-secret")
+    now = time.time()
+    state, nonce = auth.new_state("/admin/dead?x=1", now)
+    assert auth.read_state(state, nonce, now + 10) == "/admin/dead?x=1"
+    assert auth.read_state(state, "another-browser", now) is None
+    assert auth.read_state(state, "", now) is None
+    assert auth.read_state(state, nonce, now + 601) is None  # stale
+    issued, n, target, signature = state.split(".")
+    assert auth.read_state(f"{issued}.{n}.{target}x.{signature}", nonce, now) is None
+    assert AdminAuth(None, sign_in_secret="other").read_state(state, nonce, now) is None
+    # a state can only ever send the browser to an admin page of this server
+    evil, evil_nonce = auth.new_state("https://evil.example/", now)
+    assert auth.read_state(evil, evil_nonce, now) == "/admin"
 
 
 @pytest.mark.parametrize("path", [*ADMIN_PAGES, "/admin/login"])

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from server.testforge import MemoryForge, gh_headers, payload
 from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
 
-from bot import inbox
+from bot import inbox, pages
 from bot.app import create_app
+from bot.governor import PolicyHolder
 from bot.settings import Settings
 
 from .conftest import (
@@ -33,6 +36,7 @@ from .conftest import (
     mount_pages,
     seed_blocked_change,
 )
+from standins.github import GitHubStandIn, app_key_pair
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -47,6 +51,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # a second site name for this machine: a sign-in that leaves for GitHub and comes back
+    # must cross sites, as it does for real (SameSite cookies), without leaving 127.0.0.1
+    "--host-resolver-rules=MAP changegate.test 127.0.0.1",
 ]
 MAX_SCREENSHOT_BYTES = 300_000
 DEPLOYMENT = (
@@ -263,3 +270,45 @@ def test_admin_refuses_a_missing_or_wrong_token(
         assert right.status == 200 and right.json()["dead"] == []
     finally:
         context.close()
+
+
+def test_admin_signs_in_with_github_across_sites(
+    browser: Browser,
+    engine: Engine,
+    holder: PolicyHolder,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+) -> None:
+    """changegate.test -> the GitHub stand-in on 127.0.0.1 (another site) -> back: the
+    session cookie (SameSite=Strict) set at the end of that cross-site trip is sent by the
+    next page, so the admin lands where they were going, signed in."""
+    key = app_key_pair()
+    with GitHubStandIn(4242, key[1]) as github:
+        github.add_oauth_app("Iv1.browser", "browser-secret")
+        github.signed_in_user = "alice"
+        server = LiveServer(Starlette())
+        public = f"http://changegate.test:{server.port}"
+        settings = make_settings(
+            admin_token=None,
+            github_api_url=github.url,
+            github_client_id="Iv1.browser",
+            github_client_secret=SecretStr("browser-secret"),
+            admin_github="alice",
+            public_url=public,
+        )
+        server.app.router.routes.extend(pages.routes(engine, settings, holder))
+        context = browser.new_context()
+        try:
+            with server:
+                page = context.new_page()
+                page.goto(f"{public}/admin/dead")
+                assert page.url.startswith(f"{public}/admin/login?next=")
+                assert page.locator("#token").count() == 0  # no token sign-in configured
+                page.get_by_role("button", name="Sign in with GitHub").click()  # a link styled so
+                page.wait_for_url(f"{public}/admin/dead")
+                assert page.get_by_role("heading", name="Dead-letter queue").is_visible()
+                assert page.get_by_role("button", name="Sign out").is_visible()
+                visited = [r.path for r in github.requests]
+                assert visited == ["/login/oauth/authorize", "/login/oauth/access_token", "/user"]
+        finally:
+            context.close()
