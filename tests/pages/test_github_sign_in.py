@@ -88,6 +88,14 @@ def sign_in(http: httpx.Client, next_path: str = "/admin/dead") -> httpx.Respons
     return http.get("/admin/login/github", params={"next": next_path}, follow_redirects=True)
 
 
+def callback_from_github(http: httpx.Client) -> httpx.URL:
+    """Start a sign-in and let GitHub approve it, but stop before our callback: where
+    GitHub sends the browser back (with its code and our state)."""
+    start = http.get("/admin/login/github", follow_redirects=False)
+    authorized = http.get(start.headers["location"], follow_redirects=False)
+    return httpx.URL(authorized.headers["location"])
+
+
 def test_an_admin_by_login_signs_in_and_lands_where_they_were_going(
     serve: Callable[..., LiveServer], github: GitHubStandIn, seeded: Seeded
 ) -> None:
@@ -144,11 +152,9 @@ def test_a_sign_in_that_did_not_start_in_this_browser_is_refused(
     server = serve()
     github.signed_in_user = "alice"
     with httpx.Client(base_url=server.url, timeout=10) as attacker:
-        start = attacker.get("/admin/login/github", follow_redirects=False)
-        authorized = attacker.get(start.headers["location"], follow_redirects=False)
-        callback = authorized.headers["location"]  # the attacker's own code and state
+        callback = callback_from_github(attacker)  # the attacker's own code and state
     with httpx.Client(base_url=server.url, timeout=10) as victim:
-        page = victim.get(callback, follow_redirects=False)
+        page = victim.get(str(callback), follow_redirects=False)
         assert page.status_code == 400 and "did not start here" in page.text
         assert pages.SESSION_COOKIE not in victim.cookies
     # the code was never exchanged: the state was checked first
@@ -161,10 +167,7 @@ def test_a_code_github_refuses_and_a_cancelled_sign_in_sign_nobody_in(
     server = serve()
     github.signed_in_user = "alice"
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        start = http.get("/admin/login/github", follow_redirects=False)
-        authorized = http.get(start.headers["location"], follow_redirects=False)
-        good = httpx.URL(authorized.headers["location"])
-        forged = good.copy_set_param("code", "not-a-code-github-gave")
+        forged = callback_from_github(http).copy_set_param("code", "not-a-code-github-gave")
         page = http.get(str(forged), follow_redirects=False)
         assert page.status_code == 401 and "did not accept" in page.text
         # GitHub answers a bad code 200 with an `error`; PyGithub raised, we said no

@@ -12,10 +12,8 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -26,8 +24,7 @@ from bot import store
 from bot.settings import Settings
 
 from .testforge import SECRET, MemoryForge
-
-PG_ENV = "CHANGEGATE_TEST_POSTGRES_URL"
+from support import PG_ENV, postgres_schema
 
 POLICY = """\
 version: 1
@@ -62,18 +59,9 @@ def postgres_url() -> str:
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema of this test's own."""
-    base = postgres_url()
-    schema = f"cg_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    postgres_url()  # skips, with the reason, without PostgreSQL
+    with postgres_schema("cg_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
