@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         default=None,
         description="Channel for approval requests when neither the rule nor the group names one.",
     )
+    slack_match_email: bool = Field(
+        default=False,
+        description="A Slack user that `people:` does not list is the person whose `email` is "
+        "their Slack profile's e-mail (needs users:read.email; use where Slack e-mails are "
+        "verified, e.g. by SSO).",
+    )
     slack_usergroup_ttl_seconds: float = Field(
         default=300.0, ge=0, description="How long Slack user-group members are cached."
     )

@@ -94,7 +94,8 @@ def merge_directories(*directories: Directory) -> Directory:
     members: dict[str, frozenset[str]] = {}
     for directory in directories:
         members.update(directory.members)
-    return Directory(members=members)
+    email_of = next((d.email_of for d in directories if d.email_of is not None), None)
+    return Directory(members=members, email_of=email_of)
 
 
 def forge_of(subject: str) -> str:
@@ -173,9 +174,9 @@ class ApprovalService:
             holder,
             forges,
             notifier=SlackNotifier(client, signer, break_glass=True),
-            resolver=UserGroupResolver(client, ttl=ttl),
+            resolver=UserGroupResolver(client, ttl=ttl, match_email=settings.slack_match_email),
             fast_notifier=SlackNotifier(fast, signer, break_glass=True),
-            fast_resolver=UserGroupResolver(fast, ttl=ttl),
+            fast_resolver=UserGroupResolver(fast, ttl=ttl, match_email=settings.slack_match_email),
             default_channel=settings.slack_default_channel,
             expires_after=parse_duration(settings.approval_expires_after),
             public_url=settings.public_url,

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 import urllib.parse
@@ -38,6 +39,8 @@ from bot.approvals.models import ApprovalRequestRecord, RequestKind, RequestStat
 from bot.change import Finding
 from bot.policy.approvers import Directory
 from bot.policy.schema import Group, Policy
+
+log = logging.getLogger(__name__)
 
 APPROVE_ACTION = "changegate_approve"
 REJECT_ACTION = "changegate_reject"
@@ -674,10 +677,11 @@ class SlackNotifier:
 
 
 class UserGroupResolver:
-    """Members of Slack user groups (`usergroups.users.list`), cached for `ttl` seconds.
+    """Members of Slack user groups (`usergroups.users.list`), and with `match_email` the
+    e-mail of Slack users (`users.info`), each cached for `ttl` seconds.
 
     Failures are cached too, so a workspace without user groups is not asked on every
-    click. Needs the `usergroups:read` scope.
+    click. Needs the `usergroups:read` scope, and `users:read.email` to match by e-mail.
     """
 
     def __init__(
@@ -686,12 +690,29 @@ class UserGroupResolver:
         *,
         ttl: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        match_email: bool = False,
     ) -> None:
         self.client = client
         self.ttl = ttl
         self.clock = clock
+        self.match_email = match_email
         self._cache: dict[str, tuple[float, frozenset[str] | UserGroupsUnavailable]] = {}
+        self._emails: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
+
+    def email(self, system: str, user: str) -> str | None:
+        """A Slack user's e-mail, cached; None for other systems and unknown users."""
+        if system != "slack":
+            return None
+        now = self.clock()
+        with self._lock:
+            hit = self._emails.get(user)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = email_of(self.client, user)
+        with self._lock:
+            self._emails[user] = (now + self.ttl, found)
+        return found
 
     def members(self, usergroup: str) -> frozenset[str]:
         now = self.clock()
@@ -721,7 +742,7 @@ class UserGroupResolver:
             for entry in group.slack if group else []:
                 if is_usergroup(entry) and entry not in members:
                     members[entry] = self.members(entry)
-        return Directory(members=members)
+        return Directory(members=members, email_of=self.email if self.match_email else None)
 
 
 def _group_error(usergroup: str, exc: SlackApiError) -> UserGroupsUnavailable:
@@ -747,7 +768,10 @@ def email_of(client: WebClient, user_id: str) -> str | None:
     across systems when the policy's `people:` does not list them."""
     try:
         response = client.users_info(user=user_id)
-    except SlackApiError:
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        if error == "missing_scope":
+            log.warning("matching people by e-mail needs the users:read.email scope")
         return None
     profile = (response.get("user") or {}).get("profile") or {}
     email = profile.get("email")

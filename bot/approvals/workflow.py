@@ -323,10 +323,16 @@ def _not_current(request: ApprovalRequestRecord, sha: str, now: dt.datetime) -> 
     return None
 
 
-def _is_author(policy: Policy, request: ApprovalRequestRecord, actor: tuple[str, str]) -> bool:
+def _is_author(
+    policy: Policy,
+    request: ApprovalRequestRecord,
+    actor: tuple[str, str],
+    directory: Directory = EMPTY_DIRECTORY,
+) -> bool:
     if not request.author or not request.author_system:
         return False
-    return person_key(policy, *actor) == person_key(policy, request.author_system, request.author)
+    author = (request.author_system, request.author)
+    return person_key(policy, *actor, directory) == person_key(policy, *author, directory)
 
 
 def refusal(
@@ -349,7 +355,7 @@ def refusal(
     if request.is_open and now >= request.expires_at:
         _settle(session, request, RequestState.EXPIRED, "expired", now, delivery_id=delivery_id)
     why = _not_current(request, sha, now)
-    if why is None and _is_author(policy, request, actor):
+    if why is None and _is_author(policy, request, actor, directory):
         why = (
             "You started this deploy, so you cannot approve it."
             if request.kind == RequestKind.DEPLOY
@@ -364,7 +370,7 @@ def refusal(
         and session.exec(
             select(ApprovalDecisionRecord).where(
                 ApprovalDecisionRecord.request_id == request.id,
-                ApprovalDecisionRecord.person == person_key(policy, *actor),
+                ApprovalDecisionRecord.person == person_key(policy, *actor, directory),
             )
         ).first()
     ):
@@ -400,7 +406,7 @@ def record_decision(
     why = refusal(
         session, policy, request, sha, actor, directory=directory, now=now, delivery_id=delivery_id
     )
-    person = person_key(policy, *actor)
+    person = person_key(policy, *actor, directory)
     if why is not None:
         _audit(
             session,

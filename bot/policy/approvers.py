@@ -3,20 +3,24 @@ resolved by the caller (a forge or Slack) and handed in as a `Directory`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bot.change import Approval
-from bot.policy.schema import Group, Policy
+from bot.policy.schema import Group, Person, Policy
 
 SYSTEMS = ("github", "gitlab", "slack")
 
 
 @dataclass(frozen=True)
 class Directory:
-    """Members of the collective entries of groups: `@org/team` slugs, Slack user groups."""
+    """What the policy's text cannot say by itself: members of the collective entries of
+    groups (`@org/team` slugs, Slack user groups), and, where the settings allow matching
+    people by e-mail, each identity's e-mail (`email_of(system, user)`, looked up and cached
+    by the caller, asked only for identities that `people:` does not list)."""
 
     members: dict[str, frozenset[str]] = field(default_factory=dict)
+    email_of: Callable[[str, str], str | None] | None = None
 
     def expand(self, entry: str) -> frozenset[str]:
         return frozenset(m.lower() for m in self.members.get(entry, frozenset()))
@@ -25,29 +29,53 @@ class Directory:
 EMPTY_DIRECTORY = Directory()
 
 
-def person_key(policy: Policy, system: str, user: str) -> str:
-    """One key per human: the `people:` entry that lists this identity, else the identity."""
+def _person(
+    policy: Policy, system: str, user: str, directory: Directory
+) -> tuple[int, Person] | None:
+    """The `people:` entry of this identity: the one that lists it, else (e-mail matching
+    on) the one whose `email` is this identity's e-mail. A listed identity always wins, so
+    an e-mail can never move someone who is listed to another person."""
     wanted = (system, user.lower())
     for index, person in enumerate(policy.people):
         if wanted in person.identities():
-            return f"person:{person.name or index}"
+            return index, person
+    if directory.email_of is None or not any(p.email for p in policy.people):
+        return None
+    email = directory.email_of(system, user)
+    if not email:
+        return None
+    by_email = ("email", email.lower())
+    for index, person in enumerate(policy.people):
+        if by_email in person.identities():
+            return index, person
+    return None
+
+
+def person_key(
+    policy: Policy, system: str, user: str, directory: Directory = EMPTY_DIRECTORY
+) -> str:
+    """One key per human: the `people:` entry of this identity, else the identity."""
+    found = _person(policy, system, user, directory)
+    if found is not None:
+        index, person = found
+        return f"person:{person.name or index}"
     return f"{system}:{user.lower()}"
 
 
-def identities_of(policy: Policy, system: str, user: str) -> set[tuple[str, str]]:
+def identities_of(
+    policy: Policy, system: str, user: str, directory: Directory = EMPTY_DIRECTORY
+) -> set[tuple[str, str]]:
     """Every (system, name) this human is known by."""
-    wanted = (system, user.lower())
-    for person in policy.people:
-        ids = person.identities()
-        if wanted in ids:
-            return set(ids)
-    return {wanted}
+    found = _person(policy, system, user, directory)
+    if found is not None:
+        return {(system, user.lower()), *found[1].identities()}
+    return {(system, user.lower())}
 
 
 def is_member(
     policy: Policy, group: Group, system: str, user: str, directory: Directory = EMPTY_DIRECTORY
 ) -> bool:
-    for sys_name, name in identities_of(policy, system, user):
+    for sys_name, name in identities_of(policy, system, user, directory):
         if sys_name not in SYSTEMS:
             continue
         for entry in group.members(sys_name):
@@ -73,12 +101,12 @@ def tally(
 ) -> Tally:
     """Distinct members of `group_name` who approved `head`, excluding the author."""
     group = policy.groups[group_name]
-    author_key = person_key(policy, *author) if author and author[1] else None
+    author_key = person_key(policy, *author, directory) if author and author[1] else None
     counted: dict[str, str] = {}
     ignored: list[tuple[str, str]] = []
     for approval in approvals:
         who = f"{approval.user} ({approval.system})"
-        key = person_key(policy, approval.system, approval.user)
+        key = person_key(policy, approval.system, approval.user, directory)
         if approval.sha != head:
             ignored.append((who, f"given on {approval.sha[:12]}, not the head commit"))
         elif key == author_key:

@@ -238,3 +238,47 @@ def test_break_glass_is_announced_and_the_retro_review_posted(flow: Flow) -> Non
     assert "*Break-glass reason:* checkout down, shipping the fix now" in str(posted.blocks)
     old = flow.slack.message(request.channel or "", request.message_ts or "")
     assert "*Approved* by <@U0OPS>" in old.blocks[-1]["elements"][0]["text"]
+
+
+@pytest.mark.parametrize("match_email", [True, False], ids=["email-matching", "no-matching"])
+def test_a_slack_user_the_policy_does_not_list_is_matched_by_email(
+    session: Session, policy: Policy, client: WebClient, slack: SlackStandin, match_email: bool
+) -> None:
+    """Erin is in `senior` by her GitHub login and in `people:` with her e-mail, but with no
+    Slack id; her Slack profile has that e-mail. Bob (the author) clicks from a second,
+    unlisted Slack account with his e-mail: still the author. Only with matching on."""
+    erin = {"name": "erin", "github": "erin", "email": "erin@example.com"}
+    policy = policy.model_copy(
+        update={
+            "people": [*policy.people, type(policy.people[0])(**erin)],
+            "groups": {
+                **policy.groups,
+                "senior": policy.groups["senior"].model_copy(
+                    update={"github": [*policy.groups["senior"].github, "erin"]}
+                ),
+            },
+        }
+    )
+    slack.state.users["U0ERIN"] = {"id": "U0ERIN", "profile": {"email": "Erin@Example.com"}}
+    slack.state.users["U0BOB2"] = {"id": "U0BOB2", "profile": {"email": "bob@example.com"}}
+    flow = Flow(session, policy, client, slack)
+    flow.resolver = UserGroupResolver(client, ttl=300, match_email=match_email)
+    request = flow.open(SHA1).request
+    before = len(slack.calls_of("users.info"))  # the stand-in serves the whole module
+
+    bob = flow.click("U0BOB2", request.id)
+    assert isinstance(bob, Handled) and not bob.accepted
+    bob_told = flow.last_ephemeral()["text"]
+    erin_click = flow.click("U0ERIN", request.id)
+    assert isinstance(erin_click, Handled)
+    asked = sorted(c.args["user"] for c in slack.calls_of("users.info")[before:])
+    if match_email:
+        assert "You made this change" in bob_told
+        assert erin_click.accepted and request.state == RequestState.APPROVED
+        # one users.info per Slack user, cached: bob's second account and erin
+        assert asked == ["U0BOB2", "U0ERIN"]
+    else:
+        assert "not a member of senior" in bob_told
+        assert "not a member of senior" in flow.last_ephemeral()["text"]
+        assert not erin_click.accepted and request.state == RequestState.PENDING
+        assert asked == []
