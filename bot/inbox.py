@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import queue
 import random
 import threading
@@ -34,6 +35,8 @@ from bot import metrics
 from bot.forges import Delivery
 from bot.store import advisory_key, is_postgres, utcnow
 from bot.store import deliveries as T
+
+log = logging.getLogger(__name__)
 
 QUEUED, PROCESSING, DONE, IGNORED, DEAD = "queued", "processing", "done", "ignored", "dead"
 STATES = (QUEUED, PROCESSING, DONE, IGNORED, DEAD)
@@ -212,7 +215,8 @@ class Writer:
 
     def submit(self, delivery: Delivery, subject: str = "") -> Future[bool]:
         """Queue a delivery; the future says whether it was new once it is committed."""
-        if self._thread is None or self._stopped:
+        thread = self._thread
+        if thread is None or self._stopped or not thread.is_alive():
             self._start()
         future: Future[bool] = Future()
         self._queue.put(_Pending(delivery, subject, future))
@@ -231,9 +235,12 @@ class Writer:
         with self._start_lock:
             if self._stopped:
                 raise RuntimeError("the inbox writer is stopped")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
-                self._thread.start()
+            if self._thread is not None and self._thread.is_alive():
+                return
+            if self._thread is not None:  # what it had taken failed its callers; the rest waits
+                log.error("the inbox writer thread had ended; starting a new one")
+            self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while True:

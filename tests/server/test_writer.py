@@ -156,3 +156,18 @@ def test_a_database_that_cannot_be_opened_fails_every_caller_with_a_database_err
     finally:
         writer.stop()
         broken.dispose()
+
+
+def test_a_writer_thread_that_ended_is_replaced_and_nothing_waiting_is_lost(
+    engine: Engine, writer: inbox.Writer
+) -> None:
+    assert writer.submit(delivery("first")).result(30) is True
+    ended = writer._thread
+    assert ended is not None
+    writer._queue.put(None)  # the thread ends as if it had died, without stop()
+    ended.join(30)
+    assert not ended.is_alive()
+    assert writer.submit(delivery("second")).result(30) is True
+    assert writer._thread is not ended and writer._thread is not None
+    assert writer._thread.is_alive()
+    assert stored_ids(engine) == ["github:d-first", "github:d-second"]
