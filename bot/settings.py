@@ -139,8 +139,20 @@ class Settings(BaseSettings):
             "github": f"on ({self.github_api_url})" if self.github_enabled else "off",
             "gitlab": f"on ({self.gitlab_url})" if self.gitlab_enabled else "off",
             "slack": "on" if self.slack_enabled else "off",
+            "admin pages": self.admin_sign_in(),
             "workers": str(self.worker_count),
         }
+
+    def admin_sign_in(self) -> str:
+        ways = [
+            *(["token"] if self.admin_token is not None else []),
+            *(
+                ["GitHub"]
+                if self.github_client_id and self.github_client_secret and self.admin_github
+                else []
+            ),
+        ]
+        return f"on (sign in with {' or '.join(ways)})" if ways else "off"
 
 
 def secret(value: SecretStr | None) -> str | None:

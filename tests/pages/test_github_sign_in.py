@@ -205,3 +205,20 @@ def test_without_client_credentials_there_is_no_github_sign_in(
             "token_sign_in": True,
             "github_sign_in": False,
         }
+
+
+def test_the_start_up_summary_says_how_admins_sign_in() -> None:
+    def summary(**values: object) -> str:
+        return Settings(_env_file=None, **values).summary()["admin pages"]  # type: ignore[arg-type, call-arg]
+
+    github = {
+        "github_client_id": CLIENT_ID,
+        "github_client_secret": SecretStr(CLIENT_SECRET),
+        "admin_github": "alice",
+    }
+    assert summary() == "off"
+    assert summary(admin_token=SecretStr("t")) == "on (sign in with token)"
+    assert summary(**github) == "on (sign in with GitHub)"
+    assert summary(admin_token=SecretStr("t"), **github) == "on (sign in with token or GitHub)"
+    # client credentials without anyone allowed in: no GitHub sign-in
+    assert summary(**{**github, "admin_github": None}) == "off"
