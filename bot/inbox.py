@@ -129,7 +129,8 @@ def _row(delivery: Delivery, subject: str, now: dt.datetime) -> dict[str, Any]:
 def _insert_sqlite(conn: Connection, rows: dict[str, dict[str, Any]]) -> set[str]:
     """Insert the rows whose keys are new, and return those keys. On SQLite the ack path
     is bound by Python time under the GIL, and SQLAlchemy's INSERT .. RETURNING of a
-    batch costs about 0.1 ms a row more than the driver: here the values are converted
+    batch costs ~0.035 ms a row more than this (90 vs 54 µs of CPU per 25 KB row, in
+    batches of 8): here the values are converted
     with SQLAlchemy's own bind processors (the same text a Core insert stores), then the
     driver runs one SELECT and one executemany. The transaction began IMMEDIATE: nobody
     inserts in between."""

@@ -1,9 +1,11 @@
 """HTTP endpoints: verify, store, answer. Nothing else happens here.
 
-The only async code of the server. A request body is read (at most `max_body_bytes`), then
-one call in the threadpool checks the signature in constant time, parses the JSON, stores
-the delivery and commits; only then is the request answered. No policy is evaluated and
-no forge API is called on this path: that is the workers' job.
+The only async code of the server. A request body is read (at most `max_body_bytes`); its
+signature is checked in constant time and its JSON parsed once, on the event loop (in the
+threadpool for big bodies and Slack); then `inbox.Writer` commits it, together with the
+deliveries that arrived meanwhile (group commit), and only then is the request answered.
+No policy is evaluated and no forge API is called on this path: that is the workers' job
+(a Slack click may open a reason modal, which must happen within Slack's 3 seconds).
 
 Status codes: 202 stored; 200 duplicate delivery id (or ping, or a Slack click, which
 must be answered 200); 400 malformed; 401 bad or missing signature, or no secret
