@@ -25,7 +25,11 @@ def evaluate(
     Rules about a change (base vs head, description) are skipped when the view has no base:
     a directory scan only runs the rules that judge file contents.
     """
-    ctx = RuleContext(view=view, environments=policy.environment_specs)
+    ctx = RuleContext(
+        view=view,
+        environments=policy.environment_specs,
+        repository_environments=policy.repository_environments,
+    )
     findings: list[Finding] = []
     for rule in policy.rules:
         if not view.has_base and not rule.reads_contents:

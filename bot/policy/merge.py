@@ -1,8 +1,8 @@
 """The server's effective policy: the admin's, which a repository may only tighten.
 
 A repository's `.changegate.yml` (from its default branch, never from the change under
-review) may add environments, groups, rules and deploy gates of its own, and make an admin
-rule's action stricter. It can never loosen, remove or redefine what the admin wrote, and
+review) may add environments (for paths no admin environment matches), groups, rules and
+deploy gates of its own, and make an admin rule's action stricter. It can never loosen, remove or redefine what the admin wrote, and
 it cannot declare `people:` (that would let a repository claim someone else's identity).
 """
 
@@ -55,7 +55,7 @@ def combine(admin: Policy, repo: Policy) -> Policy:
         if theirs is not None and theirs.min_approvals > gate.min_approvals:
             gate = gate.model_copy(update={"min_approvals": theirs.min_approvals})
         deploys[env] = gate
-    return Policy(
+    merged = Policy(
         version=1,
         environments={**repo.environments, **admin.environments},
         groups={**repo.groups, **admin.groups},
@@ -64,3 +64,8 @@ def combine(admin: Policy, repo: Policy) -> Policy:
         deploys=deploys,
         break_glass=admin.break_glass,
     )
+    # the repository may name environments for paths the admin left unclassified, never
+    # reclassify the admin's: a `shadow` environment over deploy/production/** would make
+    # every production-only change look exercised elsewhere
+    merged._repository_environments = frozenset(repo.environments) - frozenset(admin.environments)
+    return merged

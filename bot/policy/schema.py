@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import pathspec
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from bot.approvals.freeze import BreakGlassSettings, FreezeWindow
 from bot.formats import yamldoc
@@ -138,6 +138,14 @@ class Policy(StrictModel):
         default_factory=BreakGlassSettings,
         description="Who may override a gate or a require-approval verdict in an emergency.",
     )
+
+    #: environments a repository's `.changegate.yml` added (`bot.policy.merge`): they
+    #: classify only paths that none of the admin's environments match
+    _repository_environments: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @property
+    def repository_environments(self) -> frozenset[str]:
+        return self._repository_environments
 
     @cached_property
     def environment_specs(self) -> dict[str, pathspec.PathSpec]:

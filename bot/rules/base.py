@@ -41,14 +41,19 @@ class RuleContext:
 
     view: FileView
     environments: dict[str, pathspec.PathSpec] = field(default_factory=dict)
+    #: added by a repository's policy: they count only for paths no other environment matches
+    repository_environments: frozenset[str] = frozenset()
 
     @property
     def description(self) -> str:
         return self.view.change.description
 
     def environment_of(self, path: str) -> list[str]:
-        """Names of the environments whose paths match `path`."""
-        return [name for name, spec in self.environments.items() if spec.match_file(path)]
+        """Names of the environments whose paths match `path`. A path the admin's
+        environments classify is theirs alone: a repository cannot reclassify it."""
+        found = [name for name, spec in self.environments.items() if spec.match_file(path)]
+        admins = [name for name in found if name not in self.repository_environments]
+        return admins or found
 
 
 class RuleBase(StrictModel):
