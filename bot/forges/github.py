@@ -14,6 +14,7 @@ same head therefore makes no content requests at all.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import logging
 import re
@@ -503,16 +504,32 @@ class GitHubForge:
         if before == ZERO_SHA or not before:
             return Work("ignore", subject, reason=f"{ref} created: no range to check")
         head_commit = payload.get("head_commit") or {}
+        message = str(head_commit.get("message") or "")
         change = Change(
             repo=repo,
             base=before,
             head=after,
             forge="github",
             author=(payload.get("sender") or {}).get("login"),
-            description=str(head_commit.get("message") or ""),
+            description=message,
             title=f"push to {default}",
         )
+        merged = self._merged_pulls(repo, after, str(default))
+        if merged:  # judged with what its pull request said, as it was when it passed
+            change = dataclasses.replace(
+                change,
+                author=merged[0].user.login if merged[0].user else change.author,
+                description="\n\n".join([*(p.body or "" for p in merged), message]).strip(),
+                title=f"push to {default}: " + ", ".join(f"#{p.number} {p.title}" for p in merged),
+            )
         return Work("evaluate", subject, change=change, extra=extra)
+
+    def _merged_pulls(self, repo: str, sha: str, default: str) -> list[Any]:
+        """The pull requests merged into `default` as commit `sha` (a merge or squash
+        commit): a push of a merge is the pull request landing, and its description (the
+        playbook link, say) is the pull request's, not the merge commit's message."""
+        pulls = self.repo(repo).get_commit(sha).get_pulls()
+        return [p for p in pulls if p.merged_at is not None and p.base.ref == default]
 
     def _deployment_gate(
         self, payload: dict[str, Any], repo: str, subject: str, extra: dict[str, Any]

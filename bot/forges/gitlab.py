@@ -22,6 +22,7 @@ outage is the inbox's job, which retries the delivery later), and a 429 asking f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -383,17 +384,43 @@ class GitLabForge:
         self._refs.put((path.lower(), after), branch)
         commits = payload.get("commits") or []
         last = next((c for c in commits if c.get("id") == after), commits[-1] if commits else {})
+        message = str(last.get("message") or "")
         change = Change(
             repo=path,
             base=before,
             head=after,
             forge="gitlab",
             author=payload.get("user_username"),
-            description=str(last.get("message") or ""),
+            description=message,
             title=f"push to {branch}",
         )
+        merged = self._merged_mrs(path, after, branch)
+        if merged:  # judged with what its merge request said, as it was when it passed
+            change = dataclasses.replace(
+                change,
+                author=(merged[0].get("author") or {}).get("username") or change.author,
+                description="\n\n".join(
+                    [*(str(mr.get("description") or "") for mr in merged), message]
+                ).strip(),
+                title=f"push to {branch}: "
+                + ", ".join(f"!{mr.get('iid')} {mr.get('title')}" for mr in merged),
+            )
         extra = {**extra, "total_commits_count": payload.get("total_commits_count")}
         return Work("evaluate", subject, change=change, extra=extra)
+
+    def _merged_mrs(self, path: str, sha: str, branch: str) -> list[dict[str, Any]]:
+        """The merge requests merged into `branch` as commit `sha` (merge or squash commit):
+        a push of a merge is the merge request landing, and its description (the playbook
+        link, say) is the merge request's, not the commit message."""
+        rows = self.project(path).commits.get(sha, lazy=True).merge_requests()
+        return [
+            mr
+            for mr in rows
+            if isinstance(mr, dict)
+            and mr.get("state") == "merged"
+            and mr.get("target_branch") == branch
+            and sha in (mr.get("merge_commit_sha"), mr.get("squash_commit_sha"))
+        ]
 
     def _pipeline(
         self, payload: dict[str, Any], path: str, subject: str, extra: dict[str, Any]

@@ -277,6 +277,30 @@ def test_push_to_the_default_branch_evaluates_the_pushed_range(forge, github, ma
     assert view.text("deploy/app.yaml") == "image: nginx:latest\n"
 
 
+def test_a_merged_pull_request_is_judged_on_main_with_its_own_description(forge, github, make_repo):
+    """The merge (here a squash) lands on main with GitHub's default message, which has no
+    playbook link: the push is the pull request landing, so it carries the pull request's
+    description and author, and the migration that passed review does not fail on main."""
+    repo = make_repo()
+    repo.commit("feature", {"db/migrations/0042_drop_orders.sql": "DROP TABLE orders;\n"})
+    body = "Drops the old table. Playbook: https://runbooks.example.com/db/0042"
+    number = github.open_pull("acme/app", "feature", title="Drop orders", body=body).number
+    before = repo.branch_sha("main")
+    after = github.merge_pull("acme/app", number)
+    work = forge.parse(deliver("push", github.push_payload("acme/app", "main", before, after)))
+    assert work.change is not None
+    assert work.change.description == f"{body}\n\nDrop orders (#{number})"
+    assert work.change.author == "dev"
+    assert work.change.title == f"push to main: #{number} Drop orders"
+    assert [c.path for c in forge.view(work.change).changed_files()] == [
+        "db/migrations/0042_drop_orders.sql"
+    ]
+    # a direct push (no pull request merged as that commit) keeps its commit message
+    direct = repo.commit("main", {"README.md": "# app v2\n"}, "direct push")
+    work = forge.parse(deliver("push", github.push_payload("acme/app", "main", after, direct)))
+    assert work.change is not None and work.change.description == "direct push"
+
+
 @pytest.mark.parametrize(
     ("ref", "before", "after", "reason"),
     [

@@ -316,6 +316,27 @@ def test_push_to_the_default_branch_is_checked_over_the_whole_range(
     assert server.calls("POST", r"/notes") == []  # a push has no merge request to note on
 
 
+def test_a_merged_merge_request_is_judged_on_main_with_its_own_description(
+    server: GitLabStandIn, forge: GitLabForge, repo: GitRepo
+) -> None:
+    """A migration MR that passed with its playbook link is squash-merged; the squash
+    commit's message is the MR title. The push of that commit is the MR landing: it is
+    judged with the MR's description and author, so it passes on main too."""
+    repo.commit("ledger", {"db/migrate/003_ledger.rb": "add_index :ledger, :at\n"}, "index")
+    description = "Adds an index.\n\nPlaybook: https://runbooks.example.com/db/ledger-index"
+    mr = server.open_mr(PATH, "ledger", title="Ledger index", description=description)
+    before = repo.branch_sha("main") or ""
+    after = server.merge_mr(PATH, mr.iid)
+
+    work = deliver(forge, "Push Hook", server.push_payload(PATH, "main", before, after))
+
+    assert work.change is not None
+    assert work.change.description == f"{description}\n\nLedger index"
+    assert work.change.title == f"push to main: !{mr.iid} Ledger index"
+    assert check(forge, work).decision is Decision.PASS
+    assert server.statuses_for(PATH, after, "changegate")[-1].state == "success"
+
+
 # -- addressing -----------------------------------------------------------------------------
 def test_project_by_full_path_with_subgroups(
     server: GitLabStandIn, forge: GitLabForge, repo: GitRepo

@@ -84,6 +84,8 @@ class Pull:
     draft: bool = False
     state: str = "open"
     created: float = field(default_factory=time.time)
+    merged_at: float | None = None
+    merge_commit_sha: str | None = None
 
 
 @dataclass
@@ -234,6 +236,16 @@ class GitHubStandIn(StandIn[Recorded]):
         pull = Pull(number, head, base or repo.default_branch, title, body, author, draft)
         repo.pulls[number] = pull
         return pull
+
+    def merge_pull(self, full_name: str, number: int) -> str:
+        """Squash-merge a pull request into its base branch (GitHub's default message:
+        the title and number, no body); returns the merge commit's SHA."""
+        repo = self._repo(full_name)
+        pull = repo.pulls[number]
+        message = f"{pull.title} (#{pull.number})"
+        sha = repo.git.squash_merge(pull.base_ref, self._head_sha(repo, pull), message)
+        pull.state, pull.merged_at, pull.merge_commit_sha = "closed", time.time(), sha
+        return sha
 
     def add_review(
         self,
@@ -692,8 +704,10 @@ class GitHubStandIn(StandIn[Recorded]):
         }
 
     def _commit_pulls(self, request: Request, repo: Repo, sha: str, **_: Any) -> Response:
-        pulls = [
-            self._pull_json(repo, p) for p in repo.pulls.values() if self._head_sha(repo, p) == sha
+        pulls = [  # a merge commit lists the pull request it merged, as on GitHub
+            self._pull_json(repo, p)
+            for p in repo.pulls.values()
+            if self._head_sha(repo, p) == sha or p.merge_commit_sha == sha
         ]
         return self._paginate(request, pulls)
 
@@ -960,9 +974,9 @@ class GitHubStandIn(StandIn[Recorded]):
             "created_at": iso(pull.created),
             "updated_at": iso(),
             "closed_at": None if pull.state == "open" else iso(),
-            "merged_at": None,
-            "merged": False,
-            "merge_commit_sha": None,
+            "merged_at": iso(pull.merged_at) if pull.merged_at is not None else None,
+            "merged": pull.merged_at is not None,
+            "merge_commit_sha": pull.merge_commit_sha,
             "head": {
                 "label": f"{repo.owner}:{pull.head_ref}",
                 "ref": pull.head_ref,

@@ -97,6 +97,8 @@ class MergeRequest:
     versions: list[Version] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    merged_at: float | None = None
+    squash_commit_sha: str | None = None
 
 
 @dataclass
@@ -257,6 +259,16 @@ class GitLabStandIn(StandIn[Recorded]):
             project.mrs[iid] = mr
             self._sync_versions(project, mr)
             return mr
+
+    def merge_mr(self, path: str, iid: int) -> str:
+        """Squash-merge an MR into its target branch, as GitLab does with "Squash commits"
+        on (the squash commit's message is the MR title); returns the new commit's SHA."""
+        with self._lock:
+            project = self.project(path)
+            mr = project.mrs[iid]
+            sha = project.git.squash_merge(mr.target_branch, self._head(project, mr), mr.title)
+            mr.state, mr.merged_at, mr.squash_commit_sha = "merged", time.time(), sha
+            return sha
 
     def edit_mr(self, path: str, iid: int, **changes: Any) -> MergeRequest:
         """Change an MR's attributes (title, description, state, draft)."""
@@ -551,6 +563,7 @@ class GitLabStandIn(StandIn[Recorded]):
             ("GET", p + r"/repository/compare", self._compare),
             ("POST", p + r"/statuses/(?P<sha>[0-9a-f]{40})", self._create_status),
             ("GET", p + r"/repository/commits/(?P<sha>[^/]+)/statuses", self._list_statuses),
+            ("GET", p + r"/repository/commits/(?P<sha>[^/]+)/merge_requests", self._commit_mrs),
             ("GET", p + r"/deployments/(?P<dep_id>\d+)", self._get_deployment),
             ("POST", p + r"/deployments/(?P<dep_id>\d+)/approval", self._approve_deployment),
             ("GET", p + r"/jobs/(?P<job_id>\d+)", self._get_job),
@@ -571,6 +584,16 @@ class GitLabStandIn(StandIn[Recorded]):
 
     def _get_project(self, project: Project, **_: Any) -> Json:
         return self._project_json(project)
+
+    def _commit_mrs(self, request: Request, project: Project, sha: str, **_: Any) -> Response:
+        """The MRs a commit belongs to: their current head, or the commit they merged as."""
+        rows = [
+            self._mr_json(project, mr)
+            for mr in project.mrs.values()
+            if mr.squash_commit_sha == sha
+            or (mr.state == "opened" and self._head(project, mr) == sha)
+        ]
+        return self._paginate(request, rows)
 
     def _list_mrs(self, request: Request, project: Project, **_: Any) -> Response:
         """`GET /projects/:id/merge_requests?state=opened`, newest first like GitLab."""
@@ -984,8 +1007,8 @@ class GitLabStandIn(StandIn[Recorded]):
             "state": mr.state,
             "created_at": iso(mr.created),
             "updated_at": iso(),
-            "merged_by": None,
-            "merged_at": None,
+            "merged_by": self._user_json(author) if mr.merged_at is not None else None,
+            "merged_at": iso(mr.merged_at) if mr.merged_at is not None else None,
             "closed_by": None,
             "closed_at": None,
             "target_branch": mr.target_branch,
@@ -1008,7 +1031,7 @@ class GitLabStandIn(StandIn[Recorded]):
             "detailed_merge_status": "mergeable",
             "sha": head,
             "merge_commit_sha": None,
-            "squash_commit_sha": None,
+            "squash_commit_sha": mr.squash_commit_sha,
             "discussion_locked": None,
             "should_remove_source_branch": None,
             "force_remove_source_branch": False,
