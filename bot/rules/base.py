@@ -35,6 +35,11 @@ def check_globs(patterns: list[str]) -> list[str]:
     return patterns
 
 
+#: The line of a finding about a whole file (it changed, it is a migration): SPEC gives
+#: every finding on a file with lines a line, and a forge annotation needs one.
+WHOLE_FILE = 1
+
+
 @dataclass
 class RuleContext:
     """Everything a rule may look at. No forge, no database, no network."""

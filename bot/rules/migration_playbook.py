@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from bot.change import Finding
-from bot.rules.base import RuleBase, RuleContext, StrictModel
+from bot.rules.base import WHOLE_FILE, RuleBase, RuleContext, StrictModel
 
 DEFAULT_LINK_PATTERN = r"https://runbooks\.example\.com/\S+|docs/playbooks/\S+\.md"
 
@@ -60,7 +60,7 @@ class MigrationPlaybookRule(RuleBase):
         return [
             self.finding(
                 path,
-                None,
+                WHOLE_FILE,
                 path,
                 f"migration without a playbook: {problem}; link one matching "
                 f"/{self.options.link_pattern}/ in the description",

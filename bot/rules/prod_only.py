@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from bot.change import Finding
-from bot.rules.base import RuleBase, RuleContext, StrictModel
+from bot.rules.base import WHOLE_FILE, RuleBase, RuleContext, StrictModel
 
 
 class ProdOnlyChangeOptions(StrictModel):
@@ -41,10 +41,11 @@ class ProdOnlyChangeRule(RuleBase):
         if not prod_files or other_envs:
             return []
         names = ", ".join(sorted(production & set(ctx.environments)) or sorted(production))
+        at_head = {f.path for f in ctx.view.changed_files() if f.exists_at_head}
         return [
             self.finding(
                 path,
-                None,
+                WHOLE_FILE if path in at_head else None,  # a deleted file has no lines
                 path,
                 f"changes {names} and no other environment: nothing else has run this change first",
             )

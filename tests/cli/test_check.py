@@ -72,7 +72,7 @@ def test_json_output_has_exactly_the_spec_shape(
             "kind": "migration-playbook",
             "action": "block",
             "path": "db/migrate/001.sql",
-            "line": None,
+            "line": 1,
             "subject": "db/migrate/001.sql",
             "message": data["findings"][0]["message"],
         }

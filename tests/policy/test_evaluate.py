@@ -170,7 +170,7 @@ def test_invalid_repository_policy_leaves_the_admin_policy_in_force() -> None:
 
 
 def test_whole_file_and_line_findings_sort_together() -> None:
-    """A finding without a line (a whole file) and one with a line in the same file sort."""
+    """A finding about a whole file (line 1) and one on a line of the same file sort."""
     policy = load_policy_text(
         "version: 1\nenvironments:\n  production: {paths: ['deploy/production/**']}\n"
         "rules:\n  - {id: a, kind: prod-only-change, action: warn}\n"
@@ -179,7 +179,7 @@ def test_whole_file_and_line_findings_sort_together() -> None:
     pod = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: redis\n"
     view = MemoryView(head={"deploy/production/pod.yaml": pod}, base={})
     findings = evaluate(policy, view).findings
-    assert [(f.rule, f.line) for f in findings] == [("a", None), ("b", 5)]
+    assert [(f.rule, f.line) for f in findings] == [("a", 1), ("b", 5)]
 
 
 def test_a_repository_cannot_reclassify_the_admins_paths_to_dodge_a_rule() -> None:

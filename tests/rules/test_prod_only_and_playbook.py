@@ -94,3 +94,16 @@ def test_missing_playbook_message_names_the_path() -> None:
 
 def test_deleting_a_migration_needs_no_playbook() -> None:
     assert rules_hit(MemoryView(head={}, base=MIGRATION)) == []
+
+
+def test_whole_file_findings_point_at_line_1_unless_the_file_is_gone() -> None:
+    """SPEC: every finding on a file with lines has a line; for a finding about a whole
+    file that is line 1 (a deleted file has no lines at head)."""
+    changed = MemoryView(
+        head={"deploy/production/a.yaml": "2", **MIGRATION},
+        base={"deploy/production/a.yaml": "1", "deploy/production/gone.yaml": "x"},
+    )
+    lines = {(f.rule, f.path): f.line for f in evaluate(POLICY, changed).findings}
+    assert lines[("prod-only", "deploy/production/a.yaml")] == 1
+    assert lines[("prod-only", "deploy/production/gone.yaml")] is None
+    assert all(line == 1 for (rule, _), line in lines.items() if rule == "playbook")
