@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from bot.change import Action, Approval, ApprovalStatus, Decision, FileView, Finding, Verdict
 from bot.policy.approvers import EMPTY_DIRECTORY, Directory, tally
 from bot.policy.schema import Policy
-from bot.rules.base import RuleBase, RuleContext
+from bot.rules.base import UNREADABLE, RuleBase, RuleContext
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def evaluate(
         if not view.has_base and not rule.reads_contents:
             continue
         findings.extend(run_rule(rule, ctx))
+    findings = _one_warning_per_unreadable_file(findings)
     findings.sort(key=Finding.sort_key)
     statuses = approval_statuses(policy, view, findings, list(approvals), directory)
     return Verdict(
@@ -99,3 +100,18 @@ def decide(findings: list[Finding], statuses: list[ApprovalStatus]) -> Decision:
     if any(not s.satisfied for s in statuses):
         return Decision.APPROVAL_REQUIRED
     return Decision.PASS
+
+
+def _one_warning_per_unreadable_file(findings: list[Finding]) -> list[Finding]:
+    """A file no rule could read (binary, too big, an alias bomb) is one warning, from the
+    first rule that tried, not one per rule that reads contents."""
+    seen: set[tuple[str, int | None, str]] = set()
+    kept: list[Finding] = []
+    for finding in findings:
+        if finding.message.startswith(UNREADABLE):
+            key = (finding.path, finding.line, finding.message)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(finding)
+    return kept

@@ -38,6 +38,8 @@ def check_globs(patterns: list[str]) -> list[str]:
 #: The line of a finding about a whole file (it changed, it is a migration): SPEC gives
 #: every finding on a file with lines a line, and a forge annotation needs one.
 WHOLE_FILE = 1
+#: How the warning for a file that could not be read begins (`RuleBase.unreadable`).
+UNREADABLE = "could not check: "
 
 
 @dataclass
@@ -122,7 +124,7 @@ class RuleBase(StrictModel):
 
     def unreadable(self, path: str, reason: str, line: int | None = None) -> Finding:
         """The `warn` a rule gives for a file it could not read; the rest is still checked."""
-        return self.finding(path, line, path, f"could not check: {reason}", action=Action.WARN)
+        return self.finding(path, line, path, UNREADABLE + reason, action=Action.WARN)
 
     @classmethod
     def kind_name(cls) -> str:
