@@ -205,12 +205,12 @@ def load_policy_text(
         problems.append(locate.at(root, "a policy file is a mapping with `version: 1` at the top"))
         raise PolicyError(problems)
     data = yaml.load(text, Loader=yamldoc._Loader)  # small and bomb-checked above
+    problems.extend(_cross_reference_problems(data, locate, known_groups))
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
         problems.extend(locate.pydantic_error(err) for err in exc.errors())
         raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column))) from None
-    problems.extend(_cross_reference_problems(policy, locate, known_groups))
     if problems:
         raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column)))
     return policy
@@ -228,33 +228,49 @@ def _duplicate_keys(root: yamldoc.Node, locate: _Locator) -> list[PolicyProblem]
 
 
 def _cross_reference_problems(
-    policy: Policy, locate: _Locator, known_groups: frozenset[str]
+    data: Any, locate: _Locator, known_groups: frozenset[str]
 ) -> list[PolicyProblem]:
+    """References between parts of the file (rule ids, the groups rules and gates name).
+    Read from the YAML itself, not the validated model, so that they are reported together
+    with any schema error instead of only once those are fixed."""
+    if not isinstance(data, dict):
+        return []
+    declared = data.get("groups")
+    groups = (set(declared) if isinstance(declared, dict) else set()) | known_groups
     problems = []
-    groups = set(policy.groups) | known_groups
     seen_ids: set[str] = set()
-    for index, rule in enumerate(policy.rules):
-        if rule.id in seen_ids:
-            problems.append(locate.loc(("rules", index, "id"), f"duplicate rule id {rule.id!r}"))
-        seen_ids.add(rule.id)
-        if rule.approvers is not None and rule.approvers not in groups:
+    rules = data.get("rules")
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if not isinstance(rule, dict):
+            continue
+        rule_id, approvers = rule.get("id"), rule.get("approvers")
+        if isinstance(rule_id, str):
+            if rule_id in seen_ids:
+                problems.append(
+                    locate.loc(("rules", index, "id"), f"duplicate rule id {rule_id!r}")
+                )
+            seen_ids.add(rule_id)
+        if isinstance(approvers, str) and approvers not in groups:
             problems.append(
-                locate.loc(("rules", index, "approvers"), f"undefined group {rule.approvers!r}")
+                locate.loc(("rules", index, "approvers"), f"undefined group {approvers!r}")
             )
-        if rule.action == "require-approval" and rule.approvers is None:
+        if rule.get("action") == "require-approval" and approvers is None:
             problems.append(
                 locate.loc(
-                    ("rules", index), f"rule {rule.id!r} requires approval but names no approvers"
+                    ("rules", index), f"rule {rule_id!r} requires approval but names no approvers"
                 )
             )
-    if "break_glass" in policy.model_fields_set and policy.break_glass.group not in groups:
-        problems.append(
-            locate.loc(("break_glass", "group"), f"undefined group {policy.break_glass.group!r}")
-        )
-    for env, gate in policy.deploys.items():
-        if gate.approvers not in groups:
+    break_glass = data.get("break_glass")
+    if isinstance(break_glass, dict):
+        group = break_glass.get("group", BreakGlassSettings.model_fields["group"].default)
+        if isinstance(group, str) and group not in groups:
+            problems.append(locate.loc(("break_glass", "group"), f"undefined group {group!r}"))
+    deploys = data.get("deploys")
+    for env, gate in deploys.items() if isinstance(deploys, dict) else []:
+        approvers = gate.get("approvers") if isinstance(gate, dict) else None
+        if isinstance(approvers, str) and approvers not in groups:
             problems.append(
-                locate.loc(("deploys", env, "approvers"), f"undefined group {gate.approvers!r}")
+                locate.loc(("deploys", env, "approvers"), f"undefined group {approvers!r}")
             )
     return problems
 

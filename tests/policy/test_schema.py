@@ -265,3 +265,36 @@ def test_deploy_freeze_windows_and_break_glass_load() -> None:
 def test_break_glass_group_must_exist() -> None:
     problems = _error("version: 1\nbreak_glass: {group: firefighters}\n")
     assert problems == ["p.yml:2:22: undefined group 'firefighters'"]
+
+
+def test_every_mistake_is_reported_at_once_schema_and_references_together() -> None:
+    text = textwrap.dedent(
+        """\
+        version: 1
+        enviroments:
+          production: {paths: ["deploy/production/**"]}
+        groups:
+          senior: {github: [alice]}
+        rules:
+          - {id: a, kind: unpinned-image, action: block}
+          - {id: a, kind: unpinned-image, action: block}
+          - {id: b, kind: prod-only-change, action: require-approval, approvers: nobody}
+          - {id: c, kind: nope, action: block}
+        break_glass: {}
+        deploys:
+          production: {approvers: nobody-either}
+        """
+    )
+    problems = _error(text)
+    assert [p.split(": ", 1)[0] for p in problems] == [
+        "p.yml:2:1",
+        "p.yml:8:10",
+        "p.yml:9:74",
+        "p.yml:10:19",
+        "p.yml:11:14",
+        "p.yml:13:27",
+    ], problems
+    assert "duplicate rule id 'a'" in problems[1]
+    assert "undefined group 'nobody'" in problems[2]
+    assert "undefined group 'emergency'" in problems[4]  # break_glass's default group
+    assert "undefined group 'nobody-either'" in problems[5]
