@@ -349,6 +349,7 @@ def paced(url: str, bodies_file: Path, rate: float, seconds: float) -> dict:
 
         async def one(i: int, due: float) -> None:
             nonlocal opened
+            reused = bool(idle)
             if idle:
                 conn = idle.pop()
             else:
@@ -357,8 +358,22 @@ def paced(url: str, bodies_file: Path, rate: float, seconds: float) -> dict:
             try:
                 code = await exchange(conn, request(i))
                 idle.append(conn)
-            except (OSError, asyncio.IncompleteReadError, ValueError):
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 code = 0
+                # a keep-alive connection the server closed while it sat idle (uvicorn
+                # closes them after 5 s) fails before any answer: like an HTTP client,
+                # send again once on a new connection (still timed from the due time)
+                stale = isinstance(exc, ConnectionResetError) or (
+                    isinstance(exc, asyncio.IncompleteReadError) and not exc.partial
+                )
+                if reused and stale:
+                    conn = await asyncio.open_connection(host, port)
+                    opened += 1
+                    try:
+                        code = await exchange(conn, request(i))
+                        idle.append(conn)
+                    except (OSError, asyncio.IncompleteReadError, ValueError):
+                        code = 0
             latencies.append(time.perf_counter() - due)
             statuses[code] = statuses.get(code, 0) + 1
 
