@@ -16,11 +16,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
 from bot import metrics, store
+from bot.change import Approval, Change
 from bot.forges import Forge, Work
 from bot.policy.approvers import Directory
 from bot.policy.evaluate import evaluate
@@ -121,6 +122,20 @@ class Outcome:
     reason: str = ""
 
 
+def _landed_approvals(
+    forge: Forge, change: Change, landed: dict[str, Any], approvals: ApprovalService | None
+) -> list[Approval]:
+    """The approvals a merged pull/merge request had on its head, for the commit that
+    merged it. The forge lists a request as landed only when the merge commit holds the
+    very files of that head: approvers approved exactly what is now on the branch."""
+    head = str(landed["head"])
+    theirs = dataclasses.replace(change, number=int(landed["number"]), head=head, base=None)
+    given = [a for a in forge.approvals(theirs) if a.sha == head]
+    if approvals is not None:
+        given += approvals.approvals_for(str(landed["subject"]), head)
+    return [dataclasses.replace(a, sha=change.head) for a in given]
+
+
 def details_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/v/{token}"
 
@@ -183,6 +198,11 @@ def handle(
 
         slack_approvals = approvals.approvals_for(subject, change.head)
         directory = merge_directories(directory, approvals.directory(governing))
+    for landed in work.extra.get("landed") or []:
+        forge_approvals = [
+            *forge_approvals,
+            *_landed_approvals(forge, change, landed, approvals),
+        ]
     verdict = evaluate(governing, view, [*forge_approvals, *slack_approvals], directory=directory)
     override, followup = None, None
     if approvals is not None:

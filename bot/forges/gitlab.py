@@ -405,8 +405,25 @@ class GitLabForge:
                 title=f"push to {branch}: "
                 + ", ".join(f"!{mr.get('iid')} {mr.get('title')}" for mr in merged),
             )
+            extra = {
+                **extra,
+                "landed": [
+                    {
+                        "subject": f"gitlab:{path}!{mr['iid']}",
+                        "number": mr["iid"],
+                        "head": mr["sha"],
+                    }
+                    for mr in merged
+                    if mr.get("sha") and self._same_tree(path, str(mr["sha"]), after)
+                ],
+            }
         extra = {**extra, "total_commits_count": payload.get("total_commits_count")}
         return Work("evaluate", subject, change=change, extra=extra)
+
+    def _same_tree(self, path: str, a: str, b: str) -> bool:
+        """Whether two commits hold the same files: then approvals of one cover the other."""
+        data = self.project(path).repository_compare(a, b, straight="true")
+        return isinstance(data, dict) and not data.get("diffs")
 
     def _merged_mrs(self, path: str, sha: str, branch: str) -> list[dict[str, Any]]:
         """The merge requests merged into `branch` as commit `sha` (merge or squash commit):

@@ -214,3 +214,27 @@ def test_an_expired_request_updates_its_message_and_the_check(
         what="the re-evaluation after expiry",
     )
     assert run.title is not None and "expired" in run.title
+
+
+def test_an_approved_pull_request_stays_green_on_main_once_merged(
+    harness: Harness, repo: GitRepo
+) -> None:
+    """The merge commit holds exactly the files alice approved: her review carries over
+    to it, so main does not show `action_required` for a change that was approved. A
+    direct push of another production change on top has nobody's approval."""
+    number, head = open_pull(harness, repo, {"deploy/production/app.yaml": manifest(replicas=3)})
+    harness.completed_run(head, "action_required")
+    review = harness.github.add_review(REPO, number, "alice", "APPROVED")
+    harness.send_github("pull_request_review", harness.github.review_payload(REPO, number, review))
+    harness.completed_run(head, "success")
+    harness.settled()
+
+    before = repo.branch_sha("main") or ""
+    merged = harness.github.merge_pull(REPO, number)
+    harness.send_github("push", harness.github.push_payload(REPO, "main", before, merged))
+    run = harness.completed_run(merged, "success")
+    assert run.title is not None and run.title.startswith("Passed")
+
+    hotfix = repo.commit("main", {"deploy/production/app.yaml": manifest(replicas=4)}, "hotfix")
+    harness.send_github("push", harness.github.push_payload(REPO, "main", merged, hotfix))
+    harness.completed_run(hotfix, "action_required")

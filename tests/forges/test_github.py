@@ -295,6 +295,23 @@ def test_a_merged_pull_request_is_judged_on_main_with_its_own_description(forge,
     assert [c.path for c in forge.view(work.change).changed_files()] == [
         "db/migrations/0042_drop_orders.sql"
     ]
+    # the merge commit holds the files of the pull request's head: its approvals carry over
+    pull_head = repo.branch_sha("feature")
+    landed = [{"subject": f"github:acme/app#{number}", "number": number, "head": pull_head}]
+    assert work.extra["landed"] == landed
+    # main moved on before the next merge: its commit holds more than was approved
+    repo.commit("other", {"docs/other.md": "x\n"}, "other work", parent=after)
+    repo.commit("feature2", {"db/migrations/0043.sql": "SELECT 1;\n"}, "m2", parent=after)
+    second = github.open_pull("acme/app", "feature2", title="Next", body=body).number
+    repo.commit("main", {"docs/elsewhere.md": "y\n"}, "main moved")
+    moved_from = repo.branch_sha("main")
+    merged2 = github.merge_pull("acme/app", second)
+    work = forge.parse(
+        deliver("push", github.push_payload("acme/app", "main", moved_from, merged2))
+    )
+    assert work.change is not None and work.change.title == f"push to main: #{second} Next"
+    assert work.extra["landed"] == []
+    after = merged2
     # a direct push (no pull request merged as that commit) keeps its commit message
     direct = repo.commit("main", {"README.md": "# app v2\n"}, "direct push")
     work = forge.parse(deliver("push", github.push_payload("acme/app", "main", after, direct)))

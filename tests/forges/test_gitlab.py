@@ -322,7 +322,7 @@ def test_a_merged_merge_request_is_judged_on_main_with_its_own_description(
     """A migration MR that passed with its playbook link is squash-merged; the squash
     commit's message is the MR title. The push of that commit is the MR landing: it is
     judged with the MR's description and author, so it passes on main too."""
-    repo.commit("ledger", {"db/migrate/003_ledger.rb": "add_index :ledger, :at\n"}, "index")
+    head = repo.commit("ledger", {"db/migrate/003_ledger.rb": "add_index :ledger, :at\n"}, "index")
     description = "Adds an index.\n\nPlaybook: https://runbooks.example.com/db/ledger-index"
     mr = server.open_mr(PATH, "ledger", title="Ledger index", description=description)
     before = repo.branch_sha("main") or ""
@@ -333,6 +333,9 @@ def test_a_merged_merge_request_is_judged_on_main_with_its_own_description(
     assert work.change is not None
     assert work.change.description == f"{description}\n\nLedger index"
     assert work.change.title == f"push to main: !{mr.iid} Ledger index"
+    # the squash commit holds the files of the MR's head: its approvals carry over
+    landed = [{"subject": f"gitlab:{PATH}!{mr.iid}", "number": mr.iid, "head": head}]
+    assert work.extra["landed"] == landed
     assert check(forge, work).decision is Decision.PASS
     assert server.statuses_for(PATH, after, "changegate")[-1].state == "success"
 

@@ -487,6 +487,7 @@ class GitHubStandIn(StandIn[Recorded]):
             ("GET", repo + r"/compare/(?P<base>.+)\.\.\.(?P<head>.+)", self._compare, "token"),
             ("GET", repo + r"/git/blobs/(?P<sha>[0-9a-f]{40})", self._blob, "token"),
             ("GET", repo + r"/git/trees/(?P<sha>[^/]+)", self._tree, "token"),
+            ("GET", repo + r"/git/commits/(?P<sha>[0-9a-f]{40})", self._git_commit, "token"),
             ("GET", repo + r"/contents/(?P<path>.+)", self._contents, "token"),
             ("GET", repo + r"/commits/(?P<sha>[^/]+)/pulls", self._commit_pulls, "token"),
             ("GET", repo + r"/commits/(?P<sha>[^/]+)/check-runs", self._commit_runs, "token"),
@@ -701,6 +702,23 @@ class GitHubStandIn(StandIn[Recorded]):
             "git_url": f"{self.url}/repos/{repo.full_name}/git/blobs/{sha}",
             "html_url": f"https://github.com/{repo.full_name}/blob/{ref}/{path}",
             "download_url": None,
+        }
+
+    def _git_commit(self, repo: Repo, sha: str, **_: Any) -> Json:
+        """`GET /repos/{o}/{r}/git/commits/{sha}`: the commit object, with its tree."""
+        if repo.git.object_type(sha) != "commit":
+            raise HTTPError(404, "Not Found")
+        api = f"{self.url}/repos/{repo.full_name}/git"
+        tree = repo.git.tree_sha(sha)
+        return {
+            "sha": sha,
+            "node_id": f"C_{sha[:12]}",
+            "url": f"{api}/commits/{sha}",
+            "tree": {"sha": tree, "url": f"{api}/trees/{tree}"},
+            "message": repo.git.commit_info(sha).message,
+            "parents": [
+                {"sha": p, "url": f"{api}/commits/{p}"} for p in repo.git.commit_info(sha).parents
+            ],
         }
 
     def _commit_pulls(self, request: Request, repo: Repo, sha: str, **_: Any) -> Response:

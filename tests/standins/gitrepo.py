@@ -129,15 +129,15 @@ class GitRepo:
         return sha
 
     def squash_merge(self, branch: str, source: str, message: str) -> str:
-        """Commit the tree of `source` on top of `branch` and move `branch` there: what a
-        squash merge on GitHub or GitLab makes when `branch` has not moved since `source`
-        branched off. Returns the new commit SHA."""
+        """Squash-merge `source` into `branch`, as GitHub and GitLab do: one new commit on
+        `branch` whose tree is the three-way merge of the two (git merge-tree; a conflict
+        raises). Returns the new commit SHA."""
         parent = self.branch_sha(branch)
         assert parent is not None, f"no branch {branch}"
         self._clock += 60
         who = {"NAME": "Dev Eloper", "EMAIL": "dev@example.com", "DATE": f"{self._clock} +0000"}
         env = {f"GIT_{role}_{key}": v for role in ("AUTHOR", "COMMITTER") for key, v in who.items()}
-        tree = self.tree_sha(source)
+        tree = self.git("merge-tree", "--write-tree", parent, source).decode().split()[0]
         sha = self.git("commit-tree", tree, "-p", parent, "-m", message, env=env).decode().strip()
         self.git("update-ref", f"refs/heads/{branch}", sha)
         self._memo.clear()
