@@ -594,11 +594,14 @@ def expire_due(session: Session, now: dt.datetime | None = None) -> list[Approva
 
 
 def reminders_due(session: Session, now: dt.datetime | None = None) -> list[ApprovalRequestRecord]:
-    """Pending requests to nudge once before they expire; marked as reminded."""
+    """Pending requests to nudge once before they expire; marked as reminded. Only those
+    whose Slack message is posted: the nudge goes into its thread, and a request whose
+    message a worker is still posting is nudged by the next sweep, not marked and lost."""
     now = _now(now)
     due = session.exec(
         select(ApprovalRequestRecord).where(
             ApprovalRequestRecord.state == RequestState.PENDING,
+            col(ApprovalRequestRecord.message_ts).is_not(None),
             col(ApprovalRequestRecord.reminded_at).is_(None),
             col(ApprovalRequestRecord.remind_at) <= now,
             col(ApprovalRequestRecord.expires_at) > now,

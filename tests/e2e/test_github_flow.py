@@ -192,6 +192,9 @@ def test_an_expired_request_updates_its_message_and_the_check(
     _number, head = open_pull(harness, repo, {"deploy/production/app.yaml": manifest(replicas=8)})
     harness.completed_run(head, "action_required")
     message = harness.request_message("C0APPROVALS")
+    # the worker records the message's ts after posting it: the sweep must find it there,
+    # or the reminder cannot go into the message's thread
+    harness.settled()
     runs = len(harness.github.runs_for(REPO, head))
     approvals = harness.server.app.state.approvals
     now = dt.datetime.now(dt.UTC)
