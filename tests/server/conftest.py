@@ -8,7 +8,6 @@ each test gets a schema of its own, dropped afterwards, so parallel runs never c
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -24,7 +23,7 @@ from bot import store
 from bot.settings import Settings
 
 from .testforge import SECRET, MemoryForge
-from support import PG_ENV, postgres_schema
+from support import postgres_schema
 
 POLICY = """\
 version: 1
@@ -47,20 +46,10 @@ rules:
 """
 
 
-def postgres_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(
-            f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
-        )
-    return store.normalize_url(url)
-
-
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema of this test's own."""
-    postgres_url()  # skips, with the reason, without PostgreSQL
-    with postgres_schema("cg_test") as url:
+    with postgres_schema("cg_test") as url:  # skips, saying why, without PostgreSQL
         yield url
 
 
