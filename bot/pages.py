@@ -354,10 +354,6 @@ class GitHubAdmins:
     entries: tuple[str, ...]
     directory: Callable[[list[str]], Directory] | None = None
 
-    @staticmethod
-    def parse(text: str | None) -> tuple[str, ...]:
-        return tuple(e.strip() for e in (text or "").split(",") if e.strip())
-
     def includes(self, login: str) -> bool:
         login = login.lower()
         if login in {e.lower() for e in self.entries if not e.startswith("@")}:
@@ -1281,11 +1277,14 @@ def routes(
 
 
 def github_admins(settings: Any, forge: Any = None) -> GitHubAdmins | None:
-    entries = GitHubAdmins.parse(getattr(settings, "admin_github", None))
-    sign_in = GitHubSignIn.from_settings(settings) if entries else None
+    """GitHub sign-in when `settings` (a `Settings`, or anything shaped like the parts the
+    pages read) enables it."""
+    enabled = getattr(settings, "github_sign_in_enabled", False)
+    sign_in = GitHubSignIn.from_settings(settings) if enabled else None
     if sign_in is None:
         return None
-    return GitHubAdmins(sign_in, entries, getattr(forge, "directory", None))
+    directory = getattr(forge, "directory", None)
+    return GitHubAdmins(sign_in, settings.admin_github_entries, directory)
 
 
 __all__ = [

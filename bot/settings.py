@@ -143,14 +143,22 @@ class Settings(BaseSettings):
             "workers": str(self.worker_count),
         }
 
+    @property
+    def admin_github_entries(self) -> tuple[str, ...]:
+        """`admin_github` as its logins and `@org/team` slugs."""
+        return tuple(e.strip() for e in (self.admin_github or "").split(",") if e.strip())
+
+    @property
+    def github_sign_in_enabled(self) -> bool:
+        """ "Sign in with GitHub" on /admin: the App's client credentials, and someone allowed."""
+        return bool(
+            self.github_client_id and self.github_client_secret and self.admin_github_entries
+        )
+
     def admin_sign_in(self) -> str:
         ways = [
             *(["token"] if self.admin_token is not None else []),
-            *(
-                ["GitHub"]
-                if self.github_client_id and self.github_client_secret and self.admin_github
-                else []
-            ),
+            *(["GitHub"] if self.github_sign_in_enabled else []),
         ]
         return f"on (sign in with {' or '.join(ways)})" if ways else "off"
 

@@ -12,6 +12,7 @@ import json
 import secrets
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -217,28 +218,23 @@ def _sqlite_connection_class() -> type[sqlite3.Connection]:
                 raise
             self.holds_writer = True
 
-        def _end(self) -> None:
-            if self.holds_writer:
-                self.holds_writer = False
-                writer.release()
+        def _ending(self, end: Callable[[], None]) -> None:
+            """End the transaction (or the connection), then let the next writer in."""
+            try:
+                end()
+            finally:
+                if self.holds_writer:
+                    self.holds_writer = False
+                    writer.release()
 
         def commit(self) -> None:
-            try:
-                super().commit()
-            finally:
-                self._end()
+            self._ending(super().commit)
 
         def rollback(self) -> None:
-            try:
-                super().rollback()
-            finally:
-                self._end()
+            self._ending(super().rollback)
 
         def close(self) -> None:
-            try:
-                super().close()
-            finally:
-                self._end()
+            self._ending(super().close)
 
     return WriterQueuedConnection
 

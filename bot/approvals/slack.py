@@ -24,7 +24,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -696,43 +696,38 @@ class UserGroupResolver:
         self.ttl = ttl
         self.clock = clock
         self.match_email = match_email
-        self._cache: dict[str, tuple[float, frozenset[str] | UserGroupsUnavailable]] = {}
-        self._emails: dict[str, tuple[float, str | None]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}  # (what, id) -> expiry, value
         self._lock = threading.Lock()
+
+    def _cached(self, key: tuple[str, str], fetch: Callable[[], Any]) -> Any:
+        now = self.clock()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = fetch()
+        with self._lock:
+            self._cache[key] = (now + self.ttl, value)
+        return value
 
     def email(self, system: str, user: str) -> str | None:
         """A Slack user's e-mail, cached; None for other systems and unknown users."""
         if system != "slack":
             return None
-        now = self.clock()
-        with self._lock:
-            hit = self._emails.get(user)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        found = email_of(self.client, user)
-        with self._lock:
-            self._emails[user] = (now + self.ttl, found)
-        return found
+        return cast(str | None, self._cached(("email", user), lambda: email_of(self.client, user)))
 
     def members(self, usergroup: str) -> frozenset[str]:
-        now = self.clock()
-        with self._lock:
-            hit = self._cache.get(usergroup)
-        if hit is not None and hit[0] > now:
-            if isinstance(hit[1], UserGroupsUnavailable):
-                raise hit[1]
-            return hit[1]
-        result: frozenset[str] | UserGroupsUnavailable
-        try:
-            response = self.client.usergroups_users_list(usergroup=usergroup)
-            result = frozenset(str(u) for u in response.get("users") or [])
-        except SlackApiError as exc:
-            result = _group_error(usergroup, exc)
-        with self._lock:
-            self._cache[usergroup] = (now + self.ttl, result)
+        result = self._cached(("usergroup", usergroup), lambda: self._fetch_members(usergroup))
         if isinstance(result, UserGroupsUnavailable):
             raise result
-        return result
+        return cast(frozenset[str], result)
+
+    def _fetch_members(self, usergroup: str) -> frozenset[str] | UserGroupsUnavailable:
+        try:
+            response = self.client.usergroups_users_list(usergroup=usergroup)
+        except SlackApiError as exc:
+            return _group_error(usergroup, exc)
+        return frozenset(str(u) for u in response.get("users") or [])
 
     def directory(self, policy: Policy, groups: Sequence[str] | None = None) -> Directory:
         """A Directory expanding every user group named in the given groups' `slack:`."""

@@ -522,20 +522,20 @@ class GitHubForge:
                 description="\n\n".join([*(p.body or "" for p in merged), message]).strip(),
                 title=f"push to {default}: " + ", ".join(f"#{p.number} {p.title}" for p in merged),
             )
+            # approvals carry over only to a merge commit holding the very files approved
+            tree = self._tree_of(repo, after)
             extra = {
                 **extra,
                 "landed": [
                     {"subject": f"github:{repo}#{p.number}", "number": p.number, "head": p.head.sha}
                     for p in merged
-                    if self._same_tree(repo, p.head.sha, after)
+                    if self._tree_of(repo, p.head.sha) == tree
                 ],
             }
         return Work("evaluate", subject, change=change, extra=extra)
 
-    def _same_tree(self, repo: str, a: str, b: str) -> bool:
-        """Whether two commits hold the same files: then approvals of one cover the other."""
-        r = self.repo(repo)
-        return bool(r.get_git_commit(a).tree.sha == r.get_git_commit(b).tree.sha)
+    def _tree_of(self, repo: str, sha: str) -> str:
+        return str(self.repo(repo).get_git_commit(sha).tree.sha)
 
     def _merged_pulls(self, repo: str, sha: str, default: str) -> list[Any]:
         """The pull requests merged into `default` as commit `sha` (a merge or squash
