@@ -143,7 +143,9 @@ def _has_image(path: Path, first: int, last: int) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("dir", nargs="?", default=str(ROOT.parent / "shared" / "corpus"))
+    parser.add_argument(
+        "dir", help="a directory of real configuration files (e.g. a checkout of several repos)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--checkov",
