@@ -101,14 +101,12 @@ class DeployGates:
             return inbox.IGNORED, "deployment gate without a change or an environment"
         policy = effective_policy(self.holder.policy, forge, work)
         gate = policy.deploys.get(environment)
-        if gate is None:
-            if forge.name == "github":  # we are its protection rule: never leave it hanging
-                comment = f"changegate has no gate for {environment}: nothing to hold."
-                self._answer(forge, change.repo, environment, waiting_entry("github", work),
-                             GateDecision("approved", comment), None)  # fmt: skip
-                return inbox.DONE, comment
-            return inbox.IGNORED, f"no deploy gate for {environment}"
         if forge.name == "gitlab" and work.extra.get("kind") == "deployment":
+            if gate is None and policy.deploys.default == "allow":
+                return inbox.IGNORED, f"no deploy gate for {environment}; deploys.default allows"
+            return self._audit_start(work, environment, item.key)
+        if gate is None:
+            return self._ungated(work, forge, policy, environment, item.key)
             return self._audit_start(work, environment, item.key)
         entry = waiting_entry(forge.name, work)
         verdict = last_verdict(self.engine, forge.name, change.repo, change.head)
@@ -152,6 +150,44 @@ class DeployGates:
             return inbox.DONE, f"pending: {result.decision.comment}"
         self._answer(forge, change.repo, environment, entry, result.decision, request)
         return inbox.DONE, f"{result.decision.state}: {result.decision.comment}"
+
+    def _ungated(
+        self, work: Work, forge: Forge, policy: Policy, environment: str, delivery_key: str
+    ) -> Result:
+        """A deploy to an environment the policy has no gate for. Held and reported (a gate
+        that fails open lets a typo or a new environment through), unless the admin policy
+        says `deploys.default: allow`. GitHub waits on us as its protection rule, so it is
+        always answered; a GitLab manual job simply stays unplayed."""
+        change = work.change
+        assert change is not None
+        allowed = policy.deploys.default == "allow"
+        if allowed:
+            comment = f"changegate has no gate for {environment}; deploys.default allows it."
+        else:
+            comment = (
+                f"changegate has no gate for {environment}: held. Add deploys.{environment} "
+                "to the policy (or, as its admin, set deploys.default: allow)."
+            )
+        if forge.name == "github":
+            decision = GateDecision("approved" if allowed else "rejected", comment)
+            self._answer(forge, change.repo, environment, waiting_entry("github", work),
+                         decision, None)  # fmt: skip
+        if not allowed:
+            with Session(self.engine) as session:
+                audit.append(
+                    session,
+                    action="deploy.held",
+                    actor=(forge.name, change.author) if change.author else None,
+                    subject=workflow.deploy_subject(forge.name, change.repo, environment),
+                    sha=change.head,
+                    rules=["deploys.default"],
+                    channel=forge.name,
+                    delivery_id=delivery_key,
+                    decision="rejected",
+                    detail={"environment": environment, "reason": comment},
+                )
+                session.commit()
+        return inbox.DONE, comment
 
     def _channel(self, policy: Policy, gate: DeployGate) -> str | None:
         group = policy.groups.get(gate.approvers)

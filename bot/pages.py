@@ -1178,7 +1178,9 @@ class Pages:
             "people": dumped.get("people", []),
             "rules": rules,
             "deploys": [
-                {"environment": name, **gate} for name, gate in dumped.get("deploys", {}).items()
+                {"environment": name, **gate}
+                for name, gate in dumped.get("deploys", {}).items()
+                if isinstance(gate, dict)  # `default` is a setting, not an environment
             ],
             "break_glass": dumped.get("break_glass", {}),
         }

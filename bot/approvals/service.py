@@ -406,7 +406,11 @@ class ApprovalService:
                         session, policy, request, event.sha, actor, directory=directory
                     ):
                         return
-            elif not self._may_break_glass(policy, actor, fast=True) or event.sha != request.sha:
+            elif (
+                not self._may_break_glass(actor, fast=True)
+                or event.sha != request.sha
+                or workflow.is_initiator(self.holder.policy, request, actor)
+            ):
                 return
             session.rollback()
         if event.action == "reject":
@@ -414,12 +418,15 @@ class ApprovalService:
         else:
             self.fast_notifier.open_break_glass_modal(event)
 
-    def _may_break_glass(self, policy: Policy, actor: tuple[str, str], *, fast: bool) -> bool:
-        name = self.holder.policy.break_glass.group
-        group = policy.groups.get(name)
+    def _may_break_glass(self, actor: tuple[str, str], *, fast: bool) -> bool:
+        """Break-glass is the admin's alone: its group is read from the admin policy, never
+        from a merged one where a repository could define the `emergency` group itself."""
+        admin = self.holder.policy
+        name = admin.break_glass.group
+        group = admin.groups.get(name)
         if group is None:
             return False
-        return is_member(policy, group, *actor, self.directory(policy, [name], fast=fast))
+        return is_member(admin, group, *actor, self.directory(admin, [name], fast=fast))
 
     # -- the workers' side: clicks ------------------------------------------------------
     def handle_delivery(self, item: inbox.Claimed) -> Result:
@@ -496,12 +503,16 @@ class ApprovalService:
     ) -> Result:
         group = self.holder.policy.break_glass.group
         channel = event.channel_id or request.channel or ""
-        if not self._may_break_glass(policy, ("slack", event.user_id), fast=False):
+        if not self._may_break_glass(("slack", event.user_id), fast=False):
             why = f"Only members of {group} can break glass."
             self.notifier.reply(channel, event.user_id, why)
             return inbox.DONE, f"refused: {why}"
         if request.state == RequestState.SUPERSEDED or event.sha != request.sha:
             why = "This request is out of date: break glass on the newest request instead."
+            self.notifier.reply(channel, event.user_id, why)
+            return inbox.DONE, f"refused: {why}"
+        if workflow.is_initiator(self.holder.policy, request, ("slack", event.user_id)):
+            why = workflow.SELF_BREAK_GLASS.format(group=group)
             self.notifier.reply(channel, event.user_id, why)
             return inbox.DONE, f"refused: {why}"
         return inbox.DONE, "break-glass modal opened at the endpoint"
@@ -513,18 +524,19 @@ class ApprovalService:
         policy: Policy,
         delivery_key: str,
     ) -> Result:
-        settings = self.holder.policy.break_glass
+        admin = self.holder.policy  # break-glass groups: the admin policy's only
+        settings = admin.break_glass
         actor = ("slack", event.user_id)
         channel = event.channel_id or request.channel or self.default_channel or ""
         if request.state == RequestState.SUPERSEDED or event.sha != request.sha:
             why = "This request is out of date: break glass on the newest request instead."
             self.notifier.reply(channel, event.user_id, why)
             return inbox.DONE, f"refused: {why}"
-        directory = self.directory(policy, [settings.group])
+        directory = self.directory(admin, [settings.group])
         with Session(self.engine, expire_on_commit=False) as session:
             glass = workflow.break_glass(
                 session,
-                policy,
+                admin,
                 subject=request.subject,
                 sha=request.sha,
                 actor=actor,

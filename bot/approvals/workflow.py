@@ -323,16 +323,32 @@ def _not_current(request: ApprovalRequestRecord, sha: str, now: dt.datetime) -> 
     return None
 
 
-def _is_author(
+def initiators(request: ApprovalRequestRecord) -> list[tuple[str, str]]:
+    """Everyone who set the request's subject in motion: its author, and for a deploy
+    the people behind it (`details["initiators"]`: the workflow run's actor, the pull
+    request authors of the SHA...), not only the bot account that created it."""
+    found = [(request.author_system, request.author)] if request.author_system else []
+    for entry in (request.details or {}).get("initiators") or []:
+        if isinstance(entry, list | tuple) and len(entry) == 2 and all(entry):
+            found.append((str(entry[0]), str(entry[1])))
+    return [(str(s), str(u)) for s, u in found if s and u]
+
+
+#: the reply to an author or initiator who tries to break glass on their own change
+SELF_BREAK_GLASS = (
+    "You made this change or started this deploy, so you cannot break glass on it: "
+    "ask another member of {group}."
+)
+
+
+def is_initiator(
     policy: Policy,
     request: ApprovalRequestRecord,
     actor: tuple[str, str],
     directory: Directory = EMPTY_DIRECTORY,
 ) -> bool:
-    if not request.author or not request.author_system:
-        return False
-    author = (request.author_system, request.author)
-    return person_key(policy, *actor, directory) == person_key(policy, *author, directory)
+    me = person_key(policy, *actor, directory)
+    return any(me == person_key(policy, *who, directory) for who in initiators(request))
 
 
 def refusal(
@@ -355,7 +371,7 @@ def refusal(
     if request.is_open and now >= request.expires_at:
         _settle(session, request, RequestState.EXPIRED, "expired", now, delivery_id=delivery_id)
     why = _not_current(request, sha, now)
-    if why is None and _is_author(policy, request, actor, directory):
+    if why is None and is_initiator(policy, request, actor, directory):
         why = (
             "You started this deploy, so you cannot approve it."
             if request.kind == RequestKind.DEPLOY
@@ -464,13 +480,13 @@ def _count(
     delivery_id: str | None,
 ) -> Outcome:
     approvals = [*_slack_approvals(session, request), *other_approvals]
-    author = (request.author_system, request.author) if request.author_system else None
     counted = tally(
         policy,
         request.group_name,
         approvals,
         head=request.sha,
-        author=author,  # type: ignore[arg-type]
+        author=None,
+        authors=initiators(request),
         directory=directory,
     )
     granted = len(counted.granted)
@@ -672,7 +688,26 @@ def break_glass(
         return BreakGlassOutcome(
             False, f"Write why (at least {settings.min_reason_length} characters)."
         )
-    pending = [r for r in requests_for(session, subject, sha) if r.is_open]
+    asked = requests_for(session, subject, sha)
+    if any(
+        is_initiator(policy, r, actor, directory)
+        for r in asked
+        if r.kind != RequestKind.RETRO_REVIEW
+    ):
+        refusal = SELF_BREAK_GLASS.format(group=settings.group)
+        audit.append(
+            session,
+            action="break_glass.refused",
+            actor=actor,
+            subject=subject,
+            sha=sha,
+            channel=actor[0],
+            delivery_id=delivery_id,
+            detail={"why": refusal, "reason": reason},
+            at=now,
+        )
+        return BreakGlassOutcome(False, refusal)
+    pending = [r for r in asked if r.is_open]
     rules = sorted({rule for r in pending for rule in r.rules})
     review = review_group or (pending[0].group_name if pending else settings.group)
     first = pending[0] if pending else None
@@ -844,6 +879,7 @@ def gate_deploy(
         now=now,
     )
     request = opened.request
+    _add_initiators(session, request, (details or {}).get("initiators") or [])
     if request.is_open and now >= request.expires_at:
         _settle(session, request, RequestState.EXPIRED, "expired", now)
     approvals = [*_slack_approvals(session, request), *other_approvals]
@@ -853,6 +889,7 @@ def gate_deploy(
         approvals,
         head=sha,
         author=initiator,
+        authors=initiators(request),
         directory=directory,
     )
     rejected = rejection_for(session, subject, sha)
@@ -883,6 +920,19 @@ def gate_deploy(
     if decision.state != "pending":
         _audit_gate(session, subject, sha, decision, delivery_id, now)
     return GateResult(decision, request, opened.created)
+
+
+def _add_initiators(
+    session: Session, request: ApprovalRequestRecord, found: Iterable[Sequence[str]]
+) -> None:
+    """Another run of the same deploy (same SHA) may have been started by someone else:
+    they cannot approve it either."""
+    known = [list(i) for i in (request.details or {}).get("initiators") or []]
+    added = [list(i) for i in found if list(i) not in known]
+    if added:
+        request.details = {**(request.details or {}), "initiators": known + added}
+        session.add(request)
+        session.flush()
 
 
 def _audit_gate(

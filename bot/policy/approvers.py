@@ -98,10 +98,16 @@ def tally(
     head: str,
     author: tuple[str, str] | None,
     directory: Directory = EMPTY_DIRECTORY,
+    authors: Iterable[tuple[str, str]] = (),
 ) -> Tally:
-    """Distinct members of `group_name` who approved `head`, excluding the author."""
+    """Distinct members of `group_name` who approved `head`, excluding the author and
+    `authors` (everyone else who set the change in motion: a deploy's initiators)."""
     group = policy.groups[group_name]
-    author_key = person_key(policy, *author, directory) if author and author[1] else None
+    excluded = {
+        person_key(policy, system, user, directory)
+        for system, user in ([author] if author else []) + list(authors)
+        if system and user
+    }
     counted: dict[str, str] = {}
     ignored: list[tuple[str, str]] = []
     for approval in approvals:
@@ -109,7 +115,7 @@ def tally(
         key = person_key(policy, approval.system, approval.user, directory)
         if approval.sha != head:
             ignored.append((who, f"given on {approval.sha[:12]}, not the head commit"))
-        elif key == author_key:
+        elif key in excluded:
             ignored.append((who, "the author cannot approve their own change"))
         elif not is_member(policy, group, approval.system, approval.user, directory):
             ignored.append((who, f"not a member of {group_name}"))

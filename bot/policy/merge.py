@@ -9,6 +9,7 @@ it cannot declare `people:` (that would let a repository claim someone else's id
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bot.change import Action
 from bot.policy.schema import Policy, PolicyError, load_policy_text
@@ -49,12 +50,17 @@ def combine(admin: Policy, repo: Policy) -> Policy:
             rule = rule.model_copy(update={"action": mine.action, "approvers": approvers})
         rules.append(rule)
     rules.extend(repo_rules.values())
-    deploys = dict(repo.deploys)
+    # gates match case-insensitively; `deploys.default` is the admin's alone (a repository
+    # cannot let its own ungated deploys through)
+    deploys: dict[str, Any] = dict(repo.deploys.gates)
     for env, gate in admin.deploys.items():
-        theirs = deploys.get(env)
-        if theirs is not None and theirs.min_approvals > gate.min_approvals:
-            gate = gate.model_copy(update={"min_approvals": theirs.min_approvals})
+        theirs = repo.deploys.name_of(env)
+        if theirs is not None:
+            mine = deploys.pop(theirs)
+            if mine.min_approvals > gate.min_approvals:
+                gate = gate.model_copy(update={"min_approvals": mine.min_approvals})
         deploys[env] = gate
+    deploys["default"] = admin.deploys.default
     merged = Policy(
         version=1,
         environments={**repo.environments, **admin.environments},

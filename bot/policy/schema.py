@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import pathspec
 import yaml
-from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from bot.approvals.freeze import BreakGlassSettings, FreezeWindow
 from bot.formats import yamldoc
@@ -125,6 +125,48 @@ class DeployGate(StrictModel):
         return parse_duration(self.expires_after)
 
 
+class Deploys(BaseModel):
+    """`deploys:`: a gate per environment, and `default`, what a deploy to an environment
+    without a gate gets. Names match case-insensitively (GitHub's `Production` is the
+    policy's `production`), and a deploy with no gate is held unless the admin opts in
+    with `default: allow`: a gate that fails open is no gate."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, DeployGate] = Field(init=False)  # type: ignore[assignment]
+
+    default: Literal["hold", "allow"] = Field(
+        default="hold",
+        description="For environments without a gate: `hold` (rejected on GitHub, not "
+        "played on GitLab, and audited as `deploy.held`) or `allow` (let through; only "
+        "the admin policy can say so). `default` is therefore not an environment name.",
+    )
+
+    @property
+    def gates(self) -> dict[str, DeployGate]:
+        return dict(self.__pydantic_extra__ or {})
+
+    def items(self) -> list[tuple[str, DeployGate]]:
+        return list(self.gates.items())
+
+    def name_of(self, environment: str) -> str | None:
+        """The policy's spelling of `environment`, matched case-insensitively."""
+        gates = self.gates
+        if environment in gates:
+            return environment
+        wanted = environment.casefold()
+        return next((name for name in gates if name.casefold() == wanted), None)
+
+    def get(self, environment: str) -> DeployGate | None:
+        name = self.name_of(environment)
+        return self.gates[name] if name is not None else None
+
+    def __getitem__(self, environment: str) -> DeployGate:
+        gate = self.get(environment)
+        if gate is None:
+            raise KeyError(environment)
+        return gate
+
+
 class Policy(StrictModel):
     """A changegate policy file, version 1."""
 
@@ -133,7 +175,7 @@ class Policy(StrictModel):
     groups: dict[str, Group] = Field(default_factory=dict)
     people: list[Person] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
-    deploys: dict[str, DeployGate] = Field(default_factory=dict)
+    deploys: Deploys = Field(default_factory=Deploys)
     break_glass: BreakGlassSettings = Field(
         default_factory=BreakGlassSettings,
         description="Who may override a gate or a require-approval verdict in an emergency.",
@@ -266,7 +308,18 @@ def _cross_reference_problems(
         if isinstance(group, str) and group not in groups:
             problems.append(locate.loc(("break_glass", "group"), f"undefined group {group!r}"))
     deploys = data.get("deploys")
+    spelled: dict[str, str] = {}
     for env, gate in deploys.items() if isinstance(deploys, dict) else []:
+        if isinstance(env, str) and env != "default":
+            other = spelled.setdefault(env.casefold(), env)
+            if other != env:
+                problems.append(
+                    locate.loc(
+                        ("deploys", env),
+                        f"{env!r} and {other!r} are one environment "
+                        "(names match case-insensitively)",
+                    )  # fmt: skip
+                )
         approvers = gate.get("approvers") if isinstance(gate, dict) else None
         if isinstance(approvers, str) and approvers not in groups:
             problems.append(

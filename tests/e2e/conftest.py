@@ -356,7 +356,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def policy_text() -> str:
+    """The admin policy the server starts with (a test module may override it)."""
+    return POLICY
+
+
+@pytest.fixture
 def harness(
+    policy_text: str,
     tmp_path: Path,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -366,7 +373,7 @@ def harness(
     slack: SlackStandin,
 ) -> Iterator[Harness]:
     policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
+    policy.write_text(policy_text)
     env = {
         "CHANGEGATE_DATABASE_URL": database_url,
         "CHANGEGATE_POLICY": str(policy),

@@ -81,11 +81,11 @@ def test_protection_rule_waits_for_slack_then_freeze_rejects_and_break_glass_app
     assert "approved by U0DAVE (slack)" in answer["comment"]
     assert "no changegate verdict" in answer["comment"]  # main was never checked
 
-    # an environment the policy does not gate is let through (never left hanging)
+    # an environment the policy does not gate is held: rejected, never left hanging
     payload, free_run = protection_rule(harness, sha, "staging")
     harness.send_github("deployment_protection_rule", payload)
     [free] = wait_for(lambda: answers(harness, free_run), what="the ungated answer")
-    assert free["state"] == "approved" and "no gate for staging" in free["comment"]
+    assert free["state"] == "rejected" and "no gate for staging" in free["comment"]
 
     # a freeze window rejects at once, without asking anyone
     payload, frozen_run = protection_rule(harness, sha, "frozen")
