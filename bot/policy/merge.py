@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from bot.change import Action
-from bot.policy.schema import Policy, PolicyError, load_policy_text
+from bot.policy.schema import Deploys, Policy, PolicyError, load_policy_text
 from bot.rules.base import RuleBase
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def combine(admin: Policy, repo: Policy) -> Policy:
         groups={**repo.groups, **admin.groups},
         people=admin.people,
         rules=rules,  # type: ignore[arg-type]
-        deploys=deploys,
+        deploys=Deploys.model_validate(deploys),
         break_glass=admin.break_glass,
     )
     # the repository may name environments for paths the admin left unclassified, never

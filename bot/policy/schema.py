@@ -132,7 +132,7 @@ class Deploys(BaseModel):
     with `default: allow`: a gate that fails open is no gate."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    __pydantic_extra__: dict[str, DeployGate] = Field(init=False)  # type: ignore[assignment]
+    __pydantic_extra__: dict[str, DeployGate] = Field(init=False)
 
     default: Literal["hold", "allow"] = Field(
         default="hold",
