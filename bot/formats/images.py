@@ -353,6 +353,8 @@ def _extract_yaml(view: FileView, path: str, rev: str, out: Extraction) -> None:
             _helm_values(root, emit)
         elif isinstance(keys.get("services"), MappingNode):
             _compose(keys["services"], emit)
+        elif _is_compose_v1(path, keys):
+            _compose(root, emit)
 
 
 class _Emitter:
@@ -561,22 +563,44 @@ def _helm_values(root: Node, emit: _Emitter) -> None:
             continue
         if not isinstance(node, MappingNode):
             continue
+        siblings: dict[str, Node] | None = None
         for k, v in node.value:
             key = str(k.value) if isinstance(k, ScalarNode) else ""
             lowered = key.lower()
             if isinstance(v, ScalarNode):
                 if lowered == "image":
-                    emit.image_node(v, "helm")
+                    if siblings is None:
+                        siblings = _mapping(node)
+                    _helm_image_scalar(v, siblings, emit)
                 continue
             if lowered.endswith("image") and isinstance(v, MappingNode) and _helm_split(v, emit):
                 continue
             stack.append(v)
 
 
+def _helm_image_scalar(node: ScalarNode, siblings: dict[str, Node], emit: _Emitter) -> None:
+    """`image: ghcr.io/acme/side` with a sibling `tag: v1.20` (or `digest:`): charts write
+    `{{ .image }}:{{ .tag }}`, so the two together are the reference."""
+    image = _text(node)
+    tag_node, digest_node = siblings.get("tag"), siblings.get("digest")
+    tag, digest = _text(tag_node), _text(digest_node)
+    ref = parse_reference(image) if image else None
+    if image is None or (tag is None and digest is None) or ref is None or ref.tag or ref.digest:
+        emit.image_node(node, "helm")
+        return
+    text = image + (f":{tag}" if tag else "")
+    if digest:
+        text += f"@{digest}" if ":" in digest else f"@sha256:{digest}"
+    where = tag_node if tag else digest_node
+    emit.image(text, line_of(where) if where is not None else line_of(node), "helm")
+
+
 def _helm_split(node: MappingNode, emit: _Emitter) -> bool:
     """One split image mapping; False when the mapping is not one (keep walking inside)."""
     fields = _mapping(node)
-    repo_node = fields.get("repository") or fields.get("repo") or fields.get("name")
+    repo_node = (
+        fields.get("repository") or fields.get("repo") or fields.get("name") or fields.get("image")
+    )
     repository = _text(repo_node)
     tag_node = fields.get("tag")
     tag = _text(tag_node)
@@ -609,6 +633,21 @@ def _helm_split(node: MappingNode, emit: _Emitter) -> bool:
 
 
 # docker-compose -----------------------------------------------------------------------------
+
+
+_COMPOSE_NAME_RE = re.compile(r"(?:^|/)(?:docker-)?compose[^/]*\.ya?ml$", re.I)
+
+
+def _is_compose_v1(path: str, keys: dict[str, Node]) -> bool:
+    """The version-1 layout: services at the top level, no `services:` key. Trusted by file
+    name, or when every top-level entry is a service (a mapping with `image` or `build`)."""
+    services = [v for k, v in keys.items() if k != "version"]
+    if not services or not all(isinstance(v, MappingNode) for v in services):
+        return False
+    has_image = [("image" in _mapping(v) or "build" in _mapping(v)) for v in services]
+    if _COMPOSE_NAME_RE.search(path):
+        return any(has_image)
+    return all(has_image)
 
 
 def _compose(services: Node, emit: _Emitter) -> None:
@@ -881,11 +920,15 @@ def _dockerfile_instructions(text: str) -> list[tuple[str, str, int]]:
             from dockerfile_parse import DockerfileParser
 
             parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
-            return [
+            found = [
                 (str(i["instruction"]).upper(), str(i["value"]), int(i["startline"]) + 1)
                 for i in parser.structure
                 if i["instruction"] != "COMMENT"
             ]
+            # dockerfile-parse splits the keyword at the first space, so `FROM\` continued
+            # on the next line comes back as an instruction named `FROM\`: read by lines.
+            if all(name.isalpha() for name, _, _ in found):
+                return found
         except Exception:  # noqa: BLE001 - any failure means: read it line by line
             pass
     return _dockerfile_lines(text)
@@ -908,14 +951,16 @@ def _dockerfile_lines(text: str) -> list[tuple[str, str, int]]:
         if not stripped or stripped.startswith("#"):
             continue
         parts = [stripped]
+        # Docker drops comment and blank lines inside a continuation and reads on.
         while parts[-1].endswith(escape) and i < len(lines):
             parts[-1] = parts[-1][:-1]
-            nxt = lines[i].strip()
-            i += 1
-            if nxt.startswith("#"):
-                continue
-            parts.append(nxt)
-        joined = " ".join(p for p in parts if p)
+            while i < len(lines):
+                nxt = lines[i].replace("\x00", "").strip()
+                i += 1
+                if nxt and not nxt.startswith("#"):
+                    parts.append(nxt)
+                    break
+        joined = " ".join(p.strip() for p in parts if p.strip())
         name, _, value = joined.partition(" ")
         out.append((name.upper(), value.strip(), start + 1))
         for heredoc in _HEREDOC_RE.finditer(joined):

@@ -9,16 +9,18 @@ nobody had released. What counts as pinned:
   unless the action matches a `trusted_actions` glob.
 
 References the file cannot resolve (`${IMAGE}`, `{{ .Values.image }}`, `!Sub …`) are judged
-on what is visible and are never more than a `warn`: `repo/app:${TAG}` is pinned by whoever
-sets TAG and passes; `${REGISTRY}/nginx:latest` and `${REGISTRY}/nginx` are unpinned whatever
-REGISTRY is, and warn; a reference that is a placeholder as a whole (`$IMAGE`) could be
-anything, and warns so that a human looks.
+on what is visible: `repo/app:${TAG}` is pinned by whoever sets TAG and passes;
+`${REGISTRY}/nginx:latest` names the tag `latest` whatever REGISTRY is, and is judged at the
+rule's action like `nginx:latest`; `${REGISTRY}/nginx` warns (the rest is not known); a
+reference that is a placeholder as a whole (`$IMAGE`) could be anything, and warns so that
+a human looks.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field
@@ -35,14 +37,49 @@ from bot.formats.images import (
 )
 from bot.rules.base import RuleBase, RuleContext, StrictModel
 
-DEFAULT_MUTABLE_TAGS = ["latest", "stable", "main", "master", "dev", "edge", "nightly"]
+#: Tags that name a moving target rather than a release (docs/reading-files.md lists them).
+#: A listed tag with a variant suffix (`lts-alpine`, `latest-slim`) moves with it.
+DEFAULT_MUTABLE_TAGS = [
+    "latest",
+    "stable",
+    "lts",
+    "current",
+    "edge",
+    "nightly",
+    "main",
+    "master",
+    "trunk",
+    "head",
+    "dev",
+    "develop",
+    "development",
+    "canary",
+    "next",
+    "beta",
+    "alpha",
+    "rc",
+    "preview",
+    "testing",
+    "unstable",
+    "experimental",
+    "snapshot",
+    "rolling",
+    "mainline",
+]
 
 _FULL_SHA_RE = re.compile(r"[0-9a-fA-F]{40}")
 _HOLE = "\x00"  # what a placeholder becomes in a masked reference
 
 
 class UnpinnedImageOptions(StrictModel):
-    mutable_tags: list[str] = Field(default_factory=lambda: list(DEFAULT_MUTABLE_TAGS))
+    mutable_tags: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MUTABLE_TAGS),
+        description="Tags that move (replaces the default list; see docs/reading-files.md).",
+    )
+    extra_mutable_tags: list[str] = Field(
+        default_factory=list,
+        description="More tags that move, added to `mutable_tags` (e.g. `prod`, `qa`).",
+    )
     require_digest: bool = False
     check_actions: bool = Field(
         default=True,
@@ -93,8 +130,19 @@ class UnpinnedImageRule(RuleBase):
             ref.tag is not None and not self._mutable(ref.tag) and not self.options.require_digest
         )
 
+    @cached_property
+    def _mutable_set(self) -> frozenset[str]:
+        tags = [*self.options.mutable_tags, *self.options.extra_mutable_tags]
+        return frozenset(t.lower() for t in tags)
+
     def _mutable(self, tag: str) -> bool:
-        return tag.lower() in {t.lower() for t in self.options.mutable_tags}
+        """A listed tag, or one with a variant suffix and no version (`lts-alpine`,
+        `stable-bookworm-slim`); `main-3f2c1a9` or `dev-2024.1` name one build."""
+        lowered = tag.lower()
+        if lowered in self._mutable_set:
+            return True
+        first, dash, rest = lowered.partition("-")
+        return bool(dash) and first in self._mutable_set and not any(c.isdigit() for c in rest)
 
     def _judge_image(self, image: ImageRef) -> Finding | None:
         if image.template:
@@ -126,7 +174,7 @@ class UnpinnedImageRule(RuleBase):
         return None
 
     def _judge_template(self, image: ImageRef) -> Finding | None:
-        """Judge what a template shows; never more than a warn (see the module docstring)."""
+        """Judge what a template shows: a warn, unless the visible tag alone is mutable."""
         masked = mask_templates(image.value, _HOLE)
         name_tag, at, digest = masked.partition("@")
         if at and (_HOLE in digest or _valid_digest(digest)):
@@ -137,11 +185,13 @@ class UnpinnedImageRule(RuleBase):
         if ":" in last:
             tag = last.rsplit(":", 1)[1]
             if _HOLE not in tag and self._mutable(tag):
+                # The tag is written out: it is `latest` whatever the path becomes, so this
+                # is as unpinned as a plain `nginx:latest` (the rule's own action).
                 return self._image_finding(
                     image,
                     f"{shown} uses the mutable tag `{tag}`{why}; pin it to a version tag or a "
                     "digest",
-                    template=True,
+                    exact=True,
                 )
             if self.options.require_digest:
                 return self._image_finding(
@@ -163,13 +213,14 @@ class UnpinnedImageRule(RuleBase):
             template=True,
         )
 
-    def _image_finding(self, image: ImageRef, message: str, *, template: bool = False) -> Finding:
+    def _image_finding(
+        self, image: ImageRef, message: str, *, template: bool = False, exact: bool = False
+    ) -> Finding:
+        """At the rule's action, or a `warn` when a template hides what the finding is
+        about (`exact`: the template hides nothing that matters)."""
+        soften = not exact and (template or image.template)
         return self.finding(
-            image.path,
-            image.line,
-            image.text,
-            message,
-            action=Action.WARN if template or image.template else None,
+            image.path, image.line, image.text, message, action=Action.WARN if soften else None
         )
 
     # -- actions ------------------------------------------------------------------------

@@ -163,7 +163,7 @@ B, W = "block", "warn"
                 (
                     "cfn/service.yaml",
                     11,
-                    W,
+                    B,  # the tag is `latest` whatever the account and region are
                     "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/web:latest",
                 ),
                 ("cfn/service.yaml", 15, B, "!Ref ImageUrl"),
@@ -318,7 +318,7 @@ def test_options(options: dict[str, Any], expected: list[tuple[int, str, str]]) 
     [
         ("ghcr.io/acme/app:${TAG}", False, None),  # whoever sets TAG pins it
         ("ghcr.io/acme/app:${TAG}", True, W),
-        ("${REGISTRY}/nginx:latest", False, W),  # unpinned whatever REGISTRY is
+        ("${REGISTRY}/nginx:latest", False, B),  # `latest` whatever REGISTRY is
         ("${REGISTRY}/nginx", False, W),
         ("${IMAGE}", False, W),  # could be anything
         ("${REGISTRY}/nginx@${DIGEST}", True, None),
@@ -326,10 +326,10 @@ def test_options(options: dict[str, Any], expected: list[tuple[int, str, str]]) 
         ("<image_url>", False, W),
         ("CONTAINER_IMAGE", False, W),
         ("gcr.io/PROJECT_ID/hello-app:v1", False, None),
-        ("gcr.io/PROJECT_ID/hello-app:latest", False, W),
+        ("gcr.io/PROJECT_ID/hello-app:latest", False, B),
     ],
 )
-def test_templates_are_at_most_a_warning(
+def test_templates_warn_unless_the_written_tag_is_mutable(
     image: str, require_digest: bool, expected: str | None
 ) -> None:
     compose = f'services:\n  app:\n    image: "{image}"\n'
