@@ -837,3 +837,49 @@ def test_helm_templates_are_not_yaml_and_are_skipped() -> None:
 def test_other_files_are_not_read() -> None:
     found = extract(MemoryView({"notes.txt": "image: nginx:latest"}), "notes.txt")
     assert found.kind is None and found.images == [] and found.problem is None
+
+
+def _values(path: str, text: str) -> list[tuple[int | None, str]]:
+    return [(i.line, i.value) for i in extract(MemoryView({path: text}), path).images]
+
+
+def test_dockerfile_keyword_continued_past_comments_and_blank_lines() -> None:
+    text = "FROM\\\n  --platform=linux/arm64 \\\n# why\n\n  python:3.12 AS build\nFROM build\n"
+    assert _values("Dockerfile", text) == [(1, "python:3.12")]
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "expected"),
+    [
+        ("docker-compose.yml", "version: '2'\nweb:\n  image: nginx:1.25\n", [(3, "nginx:1.25")]),
+        (
+            "compose.yaml",
+            "web:\n  build: .\n  image: mine\ncache:\n  image: redis\n",
+            [(5, "redis")],
+        ),
+        ("deploy/stack.yml", "a:\n  image: x:1\nb:\n  image: y\n", [(2, "x:1"), (4, "y")]),
+        # not every top-level entry is a service, and the name does not say compose
+        ("config/app.yml", "a:\n  image: x:1\nlogging:\n  level: info\n", []),
+    ],
+)
+def test_compose_version_1_layout(path: str, text: str, expected: list[tuple[int, str]]) -> None:
+    assert _values(path, text) == expected
+
+
+def test_helm_image_with_sibling_tag_or_digest() -> None:
+    values = textwrap.dedent(
+        """\
+        sidecar: {image: ghcr.io/acme/side, tag: v1.20}
+        proxy:
+          image: ghcr.io/acme/proxy
+          digest: sha256:{d}
+        tagged: {image: "nginx:1.25", tag: ignored}
+        lone: {image: busybox}
+        """
+    ).replace("{d}", "a" * 64)
+    assert sorted(_values("values.yaml", values)) == [
+        (1, "ghcr.io/acme/side:v1.20"),
+        (4, f"ghcr.io/acme/proxy@sha256:{'a' * 64}"),
+        (5, "nginx:1.25"),
+        (6, "busybox"),
+    ]

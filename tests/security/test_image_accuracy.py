@@ -18,14 +18,28 @@ rules:
 """
 
 
-def check(repo: WorkTreeRepo, files: dict[str, str | bytes], policy: str = POLICY) -> dict[str, Any]:
+def check(
+    repo: WorkTreeRepo, files: dict[str, str | bytes], policy: str = POLICY
+) -> dict[str, Any]:
     """Commit `files` on top of a base holding only the policy; run the CLI on the range."""
     repo.commit({".changegate.yml": policy}, "base")
     repo.git("tag", "base")
     repo.commit(dict(files), "change")
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "check", "--repo", str(repo.path), "--base", "base",
-         "--head", "HEAD", "--format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "check",
+            "--repo",
+            str(repo.path),
+            "--base",
+            "base",
+            "--head",
+            "HEAD",
+            "--format",
+            "json",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -38,17 +52,14 @@ def check(repo: WorkTreeRepo, files: dict[str, str | bytes], policy: str = POLIC
 
 
 def blocked(data: dict[str, Any]) -> list[tuple[str, int, str]]:
-    return [(f["path"], f["line"], f["subject"]) for f in data["findings"] if f["action"] == "block"]
+    return [
+        (f["path"], f["line"], f["subject"]) for f in data["findings"] if f["action"] == "block"
+    ]
 
 
 def test_from_continued_right_after_the_keyword_is_read(git_repo: WorkTreeRepo) -> None:
     dockerfile = (
-        "ARG arg=linux/amd64\n"
-        "FROM\\\n"
-        "  --platform=$arg \\\n"
-        "# the base image\n"
-        "  node\n"
-        "RUN npm ci\n"
+        "ARG arg=linux/amd64\nFROM\\\n  --platform=$arg \\\n# the base image\n  node\nRUN npm ci\n"
     )
     data = check(git_repo, {"Dockerfile": dockerfile})
     assert data["decision"] == "fail"
