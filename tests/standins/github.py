@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from standins import contract
 from standins.gitrepo import ZERO_SHA, GitRepo
 from standins.server import HTTPError, StandIn
 
@@ -412,8 +413,21 @@ class GitHubStandIn(StandIn[Recorded]):
     # -- dispatch -----------------------------------------------------------------------
     def _handle(self, request: Request, body: bytes) -> Response:
         method, path, query = request.method, request.url.path, request.url.query
+        refused = contract.github().problems(method, path, body)
+        for problem in refused:
+            contract.record(f"GitHub stand-in: {problem}")
         with self._lock:
-            response = self._answer(method, path, lambda: self._route(request, method, path, body))
+            if refused:  # GitHub: 404 for a route it does not have, 422 for a bad body
+                status = 404 if contract.NO_SUCH_ROUTE in refused[0] else 422
+                message = "Not Found" if status == 404 else "Invalid request."
+                response = JSONResponse(
+                    self._error_body(HTTPError(status, f"{message}\n\n" + "\n".join(refused))),
+                    status_code=status,
+                )
+            else:
+                response = self._answer(
+                    method, path, lambda: self._route(request, method, path, body)
+                )
             self.requests.append(Recorded(method, path, query, response.status_code))
             return response
 

@@ -35,6 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from standins import contract
+
 TOKEN = "xoxb-standin-token"
 
 
@@ -143,7 +145,12 @@ class SlackStandin:
                 )
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() or str(args.get("token", ""))
-        if not token:
+        refused = contract.slack().problems(method, args)
+        for problem in refused:
+            contract.record(f"Slack stand-in: {problem}")
+        if refused:
+            body: dict[str, Any] = {"ok": False, "error": "invalid_arguments"}
+        elif not token:
             body: dict[str, Any] = {"ok": False, "error": "not_authed"}
         elif token != self.state.token:
             body = {"ok": False, "error": "invalid_auth"}
