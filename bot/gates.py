@@ -109,6 +109,14 @@ class DeployGates:
             return self._ungated(work, forge, policy, environment, item.key)
             return self._audit_start(work, environment, item.key)
         entry = waiting_entry(forge.name, work)
+        if work.extra.get("unreadable"):  # who started it is unknown: nobody can approve
+            comment = (
+                f"changegate {work.extra['unreadable']}: it cannot tell who started "
+                "this deploy, so it cannot be approved."
+            )
+            self._answer(forge, change.repo, environment, entry,
+                         GateDecision("rejected", comment), None)  # fmt: skip
+            return inbox.DONE, comment
         verdict = last_verdict(self.engine, forge.name, change.repo, change.head)
         directory = (
             self.approvals.directory(policy, [gate.approvers])
@@ -127,7 +135,7 @@ class DeployGates:
                 initiator=(forge.name, change.author) if change.author else None,
                 gate=gate,
                 delivery_id=item.key,
-                details={"waiting": []},
+                details={"waiting": [], "initiators": work.extra.get("initiators") or []},
                 new_run=True,
                 directory=directory,
             )

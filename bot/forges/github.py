@@ -566,8 +566,37 @@ class GitHubForge:
             title=f"deploy to {environment}",
             environment=environment,
         )
-        extra = {**extra, "run_id": int(match["run"]), "environment": environment}
+        run_id = int(match["run"])
+        extra = {**extra, "run_id": run_id, "environment": environment}
+        try:
+            extra["initiators"] = self._deploy_initiators(repo, run_id, sha, payload)
+        except GithubException as exc:
+            if exc.status not in (403, 404):
+                raise  # retried with the delivery
+            # fail closed: without knowing who started it, nobody's approval can be trusted
+            extra["unreadable"] = f"cannot read workflow run {run_id} ({exc.status})"
         return Work("deployment-gate", subject, change=change, extra=extra)
+
+    def _deploy_initiators(
+        self, repo: str, run_id: int, sha: str, payload: dict[str, Any]
+    ) -> list[list[str]]:
+        """Everyone behind a deployment, not only its creator (often `github-actions[bot]`):
+        the workflow run's actor and triggering actor, and the authors of the pull requests
+        of the deployed SHA. None of them may approve it."""
+        logins: list[str] = [str((payload.get("deployment") or {}).get("creator", {}).get("login")
+                                 or "")]  # fmt: skip
+        gh_repo = self.repo(repo)
+        run = gh_repo.get_workflow_run(run_id)
+        logins += [u.login for u in (run.actor, run.triggering_actor) if u is not None]
+        logins += [str((p.get("user") or {}).get("login") or "")
+                   for p in payload.get("pull_requests") or [] if isinstance(p, dict)]  # fmt: skip
+        if re.fullmatch(r"[0-9a-f]{40}", sha):
+            logins += [p.user.login for p in gh_repo.get_commit(sha).get_pulls() if p.user]
+        seen: dict[str, None] = {}
+        for login in logins:
+            if login:
+                seen.setdefault(login, None)
+        return [["github", login] for login in seen]
 
     def answer_deployment(
         self, repo: str, run_id: int, environment: str, approved: bool, comment: str

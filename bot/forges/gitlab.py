@@ -475,8 +475,24 @@ class GitLabForge:
             "job_name": first.get("name"),
             "environment": first["environment"],
             "jobs": jobs,
+            "initiators": self._deploy_initiators(
+                path, sha, [payload.get("user"), *(b.get("user") for b in builds)]
+            ),
         }
         return Work("deployment-gate", subject, change=change, extra=extra)
+
+    def _deploy_initiators(self, path: str, sha: str, users: list[Any]) -> list[list[str]]:
+        """Everyone behind a deploy: the pipeline's, job's and deployment's users, and the
+        authors of the merge requests of the deployed SHA. None of them may approve it."""
+        names = [str(u.get("username") or "") for u in users if isinstance(u, dict)]
+        for mr in self.project(path).commits.get(sha, lazy=True).merge_requests():
+            if isinstance(mr, dict):
+                names.append(str((mr.get("author") or {}).get("username") or ""))
+        seen: dict[str, None] = {}
+        for name in names:
+            if name:
+                seen.setdefault(name, None)
+        return [["gitlab", name] for name in seen]
 
     def _deployment(
         self, payload: dict[str, Any], path: str, subject: str, extra: dict[str, Any]
@@ -520,6 +536,9 @@ class GitLabForge:
             "job_id": job_id,
             "ref": deployment.ref,
             "environment": env,
+            "initiators": self._deploy_initiators(
+                path, sha, [deployment.user, payload.get("user"), deployable.get("user")]
+            ),
         }
         return Work("deployment-gate", subject, change=change, extra=extra)
 

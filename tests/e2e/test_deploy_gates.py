@@ -22,10 +22,13 @@ from standins.slack import view_submission
 _runs = itertools.count(9000)
 
 
-def protection_rule(harness: Harness, sha: str, environment: str, creator: str = "bob"
+def protection_rule(harness: Harness, sha: str, environment: str, creator: str = "bob",
+                    actor: str | None = None, triggering_actor: str | None = None,
                     ) -> tuple[dict[str, Any], int]:  # fmt: skip
-    """A `deployment_protection_rule` event as GitHub sends it (webhook reference)."""
+    """A `deployment_protection_rule` event as GitHub sends it (webhook reference), for a
+    deployment that a workflow run started by `actor` (default: `creator`) created."""
     run_id = next(_runs)
+    harness.github.add_workflow_run(REPO, run_id, sha, actor or creator, triggering_actor)
     api = harness.github.url
     payload = {
         "action": "requested",

@@ -120,6 +120,20 @@ class CheckRun:
 
 
 @dataclass
+class WorkflowRun:
+    """A GitHub Actions run: `actor` started it (first attempt), `triggering_actor` started
+    the attempt that runs now (a re-run); a deployment it creates is the App's or bot's."""
+
+    id: int
+    repo: str
+    head_sha: str
+    actor: str
+    triggering_actor: str
+    event: str = "push"
+    head_branch: str = "main"
+
+
+@dataclass
 class Repo:
     id: int
     owner: str
@@ -171,6 +185,7 @@ class GitHubStandIn(StandIn[Recorded]):
         self.repos: dict[str, Repo] = {}
         self.teams: dict[tuple[str, str], list[str]] = {}
         self.check_runs: dict[int, CheckRun] = {}
+        self.workflow_runs: dict[int, WorkflowRun] = {}
         self.gate_answers: list[Json] = []
         self.hook_deliveries: list[Json] = []  # newest first, as GitHub lists them
         self.hook_payloads: dict[int, tuple[bytes, dict[str, str]]] = {}  # id -> body, headers
@@ -194,6 +209,7 @@ class GitHubStandIn(StandIn[Recorded]):
             self.repos.clear()
             self.teams.clear()
             self.check_runs.clear()
+            self.workflow_runs.clear()
             self.gate_answers.clear()
             self.hook_deliveries.clear()
             self.hook_payloads.clear()
@@ -212,6 +228,15 @@ class GitHubStandIn(StandIn[Recorded]):
     def add_oauth_app(self, client_id: str, client_secret: str) -> None:
         """The App's client credentials, for its user web flow."""
         self.oauth_apps[client_id] = client_secret
+
+    def add_workflow_run(
+        self, full_name: str, run_id: int, head_sha: str, actor: str,
+        triggering_actor: str | None = None, event: str = "push",
+    ) -> WorkflowRun:  # fmt: skip
+        run = WorkflowRun(run_id, full_name.lower(), head_sha, actor, triggering_actor or actor,
+                          event)  # fmt: skip
+        self.workflow_runs[run_id] = run
+        return run
 
     def add_repo(
         self, full_name: str, git: GitRepo, *, installation_id: int = 1, private: bool = True
@@ -508,6 +533,7 @@ class GitHubStandIn(StandIn[Recorded]):
             ("POST", repo + r"/check-runs", self._create_run, "token"),
             ("PATCH", repo + r"/check-runs/(?P<run_id>\d+)", self._update_run, "token"),
             ("GET", repo + r"/check-runs/(?P<run_id>\d+)", self._get_run, "token"),
+            ("GET", repo + r"/actions/runs/(?P<run_id>\d+)", self._workflow_run, "token"),
             (
                 "POST",
                 repo + r"/actions/runs/(?P<run_id>\d+)/deployment_protection_rule",
@@ -827,6 +853,36 @@ class GitHubStandIn(StandIn[Recorded]):
             run.title, run.summary = output["title"], output["summary"]
             run.text = output.get("text", run.text)
             run.annotations.extend(output.get("annotations") or [])
+
+    def _workflow_run(self, repo: Repo, run_id: str, **_: Any) -> Json:
+        """`GET /repos/{owner}/{repo}/actions/runs/{run_id}` (the fields changegate reads,
+        named as in GitHub's OpenAPI `workflow-run`)."""
+        run = self.workflow_runs.get(int(run_id))
+        if run is None or run.repo != repo.full_name.lower():
+            raise HTTPError(404, "Not Found")
+        api = f"{self.url}/repos/{repo.full_name}"
+        return {
+            "id": run.id,
+            "name": "deploy",
+            "node_id": f"WFR_{run.id}",
+            "head_branch": run.head_branch,
+            "head_sha": run.head_sha,
+            "path": ".github/workflows/deploy.yml",
+            "run_number": run.id % 1000,
+            "run_attempt": 1,
+            "event": run.event,
+            "status": "waiting",
+            "conclusion": None,
+            "workflow_id": 1,
+            "url": f"{api}/actions/runs/{run.id}",
+            "html_url": f"https://github.com/{repo.full_name}/actions/runs/{run.id}",
+            "actor": self._user_json(run.actor),
+            "triggering_actor": self._user_json(run.triggering_actor),
+            "created_at": iso(),
+            "updated_at": iso(),
+            "repository": self._repo_json(repo),
+            "head_repository": self._repo_json(repo),
+        }
 
     def _gate_answer(self, repo: Repo, run_id: str, payload: Json, **_: Any) -> Response:
         self.gate_answers.append({"repo": repo.full_name, "run_id": int(run_id), **payload})
