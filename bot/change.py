@@ -176,6 +176,11 @@ class FileView(abc.ABC):
     def head_paths(self) -> list[str]:
         """Every file path at the head revision (whole-environment context)."""
 
+    def unlisted(self) -> str | None:
+        """Why the change could not be listed whole (the forge's cap, a listing by trees
+        that ran out of budget), or None. A change not listed whole never passes."""
+        return None
+
     @property
     def has_base(self) -> bool:
         """False for a directory scan: there is no 'before'."""

@@ -91,6 +91,11 @@ FIXES: dict[str, str] = {
         "Read the upgrade notes of the new major version and check every caller of what "
         "it removed, then get the approval asked for on this page."
     ),
+    "incomplete-change": (
+        "changegate could not list every file of this change, so it cannot vouch for it. "
+        "Split it into smaller pull/merge requests, or re-run the check (a listing that ran "
+        "out of time may finish)."
+    ),
 }
 ACTION_NOTES = {
     "block": "Blocks merging until the file is fixed.",

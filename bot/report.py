@@ -99,7 +99,7 @@ def to_sarif(verdict: Verdict) -> dict[str, Any]:
                 "defaultConfiguration": {"level": _SARIF_LEVEL[finding.action]},
                 "properties": {"kind": finding.kind},
             }
-        location: dict[str, Any] = {"artifactLocation": {"uri": finding.path}}
+        location: dict[str, Any] = {"artifactLocation": {"uri": finding.path or "."}}
         if finding.line:
             location["region"] = {"startLine": finding.line}
             if finding.column:
@@ -160,7 +160,7 @@ def markdown_summary(
         body += ["", "### Findings", "", "| | rule | where | what |", "|---|---|---|---|"]
         icons = {Action.BLOCK: "❌", Action.REQUIRE_APPROVAL: "✋", Action.WARN: "⚠️"}
         for f in verdict.findings:
-            where = f"`{f.path}`" + (f":{f.line}" if f.line else "")
+            where = (f"`{f.path}`" + (f":{f.line}" if f.line else "")) if f.path else "the change"
             body.append(f"| {icons[f.action]} | {f.rule} | {where} | {_cell(f.message)} |")
     tail = [""]
     if details_url:

@@ -48,6 +48,7 @@ from bot.change import (
 )
 from bot.forges import Delivery, Work
 from bot.forges.cache import LRU
+from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees
 from bot.policy.approvers import Directory
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 CHECK_NAME = "changegate"
 POLICY_FILE = ".changegate.yml"
 MAX_PULL_FILES = 3000  # GitHub lists at most 3,000 files of a pull request
+MAX_COMPARE_FILES = 300  # and at most 300 files of a compare
 ANNOTATIONS_PER_REQUEST = 50
 SUMMARY_LIMIT = 65_535
 TITLE_LIMIT = 255
@@ -140,6 +142,7 @@ class _Listing:
     files: tuple[_File, ...]
     complete: bool  # False when GitHub's cap cut the list short
     merge_base: str | None = None
+    unlisted: str | None = None  # why the change could not be listed whole
 
 
 #: blob SHA -> contents. Content-addressed, so shared by every repository and evaluation.
@@ -259,8 +262,10 @@ class GitHubForge:
         max_rate_limit_wait: float = 300.0,
         team_ttl: float = 300.0,
         timeout: int = 30,
+        listing_budget: Callable[[], Budget] = Budget,
     ) -> None:
         self.app_id = int(app_id)
+        self.listing_budget = listing_budget  # bounds a listing by trees (requests, time)
         self.api_url = api_url.rstrip("/")
         _count_api_calls()
         self._app_auth = Auth.AppAuth(self.app_id, sign_func=_jwt_signer(private_key))
@@ -792,7 +797,8 @@ class GitHubView(FileView):
         hit, listing = LISTINGS.get(key)
         if not hit or listing is None:
             listing = self._fetch_listing()
-            LISTINGS.put(key, listing)
+            if listing.unlisted is None:  # a listing cut by the budget may finish next time
+                LISTINGS.put(key, listing)
         self._listing = listing
         self._by_path = {f.path: f for f in listing.files}
         self._renamed_from = {f.old_path for f in listing.files if f.old_path}
@@ -809,12 +815,11 @@ class GitHubView(FileView):
                 files.append(_file(item))
                 if len(files) >= MAX_PULL_FILES:
                     break
-            complete = len(files) < MAX_PULL_FILES
-            if not complete:
-                log.warning(
-                    "%s#%s: only the first %d files are checked", c.repo, c.number, MAX_PULL_FILES
-                )
-            return _Listing(tuple(files), complete)
+            if len(files) < MAX_PULL_FILES:
+                return _Listing(tuple(files), True)
+            return self._listing_by_trees(
+                files, self.merge_base, f"GitHub lists at most {MAX_PULL_FILES:,} files"
+            )
         if c.base is None:  # a deploy names one commit: every file is in scope, as in a scan
             paths = self._tree(c.head)
             return _Listing(
@@ -824,12 +829,38 @@ class GitHubView(FileView):
         files = [_file(item) for item in comparison.files]
         merge_base = comparison.merge_base_commit.sha
         MERGE_BASES.put((self.api, c.repo.lower(), c.base, c.head), merge_base)
-        complete = len(files) < 300
-        if not complete:
-            log.warning(
-                "%s %s..%s: compare lists 300 files at most", c.repo, c.base[:12], c.head[:12]
+        if len(files) < MAX_COMPARE_FILES:
+            return _Listing(tuple(files), True, merge_base)
+        return self._listing_by_trees(
+            files, merge_base, f"GitHub compares at most {MAX_COMPARE_FILES} files"
+        )
+
+    def _listing_by_trees(self, listed: list[_File], merge_base: str, cap: str) -> _Listing:
+        """The change by comparing the git trees of the merge base and the head, when
+        GitHub's file list was cut at its cap. If even that cannot be done within the
+        budget, the listing says so and the verdict fails."""
+        c = self.change
+        log.info("%s %s: %s; listing by git trees", c.repo, c.number or c.head[:12], cap)
+        try:
+            changes = diff_trees(
+                _GitHubTrees(self.repo), merge_base, c.head, self.forge.listing_budget()
             )
-        return _Listing(tuple(files), complete, merge_base)
+        except ListingIncomplete as exc:
+            log.warning("%s %s: change not listed whole: %s", c.repo, c.number or "", exc)
+            return _Listing(
+                tuple(listed),
+                False,
+                merge_base,
+                unlisted=f"{cap}, so changegate compared the git trees of "
+                f"{merge_base[:12]} and {c.head[:12]} instead, and could not finish: {exc}. "
+                "Files beyond the first "
+                f"{len(listed):,} were not checked.",
+            )
+        files = tuple(_File(ch.path, ch.status, ch.sha) for ch in changes)
+        return _Listing(files, True, merge_base)
+
+    def unlisted(self) -> str | None:
+        return self._list().unlisted
 
     def changed_files(self) -> list[ChangedFile]:
         return sorted(
@@ -922,6 +953,26 @@ class GitHubView(FileView):
         tree = {e.path: e.sha for e in found.tree if e.type == "blob"}
         TREES.put(key, tree)
         return tree
+
+
+class _GitHubTrees:
+    """Git trees through the API, for `treediff` (a commit SHA names its root tree)."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    def whole(self, commit: str, budget: Budget) -> tuple[list[Entry], bool]:
+        budget.charge()
+        found = self.repo.get_git_tree(commit, recursive=True)
+        return [Entry(e.path, e.type, e.sha) for e in found.tree], bool(found.truncated)
+
+    def level(self, commit: str, path: str, sha: str, budget: Budget) -> list[Entry]:
+        budget.charge()
+        found = self.repo.get_git_tree(sha)
+        if found.truncated:
+            raise ListingIncomplete(f"GitHub cut the listing of {path or 'the root'}/ at {commit[:12]}")
+        prefix = f"{path}/" if path else ""
+        return [Entry(prefix + e.path, e.type, e.sha) for e in found.tree]
 
 
 # -- rendering ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ def evaluate(
         if not view.has_base and not rule.reads_contents:
             continue
         findings.extend(run_rule(rule, ctx))
+    findings.extend(_incomplete_change(view))
     findings = _one_warning_per_unreadable_file(findings)
     findings.sort(key=Finding.sort_key)
     statuses = approval_statuses(policy, view, findings, list(approvals), directory)
@@ -45,6 +46,29 @@ def evaluate(
         base=view.change.base,
         head=view.change.head,
     )
+
+
+#: the rule id and kind of findings about changegate's own reading of the change
+CHANGEGATE_RULE = "changegate"
+INCOMPLETE_CHANGE = "incomplete-change"
+
+
+def _incomplete_change(view: FileView) -> list[Finding]:
+    """A change the forge could not list whole was judged on part of its files: block."""
+    reason = view.unlisted()
+    if reason is None:
+        return []
+    return [
+        Finding(
+            path="",
+            line=None,
+            rule=CHANGEGATE_RULE,
+            kind=INCOMPLETE_CHANGE,
+            action=Action.BLOCK,
+            subject="change not listed whole",
+            message=f"changegate could not list every file of this change: {reason}",
+        )
+    ]
 
 
 def run_rule(rule: RuleBase, ctx: RuleContext) -> list[Finding]:

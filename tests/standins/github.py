@@ -200,6 +200,8 @@ class GitHubStandIn(StandIn[Recorded]):
         self.signed_in_user: str | None = None
         self.oauth_codes: dict[str, tuple[str, str, float]] = {}  # code -> client, login, expiry
         self.user_tokens: dict[str, str] = {}  # user access token -> login
+        # GitHub cuts a tree listing at 100,000 entries (and 7 MB), saying `truncated`
+        self.tree_entry_limit = 100_000
         self._ids = itertools.count(1000)
         self._routes = self._route_table()
 
@@ -223,6 +225,7 @@ class GitHubStandIn(StandIn[Recorded]):
             self.signed_in_user = None
             self.oauth_codes.clear()
             self.user_tokens.clear()
+            self.tree_entry_limit = 100_000
 
     # -- test set-up ------------------------------------------------------------------
     def add_oauth_app(self, client_id: str, client_secret: str) -> None:
@@ -717,11 +720,12 @@ class GitHubStandIn(StandIn[Recorded]):
                 item["size"] = e.size
             entries.append(item)
         tree_sha = repo.git.tree_sha(rev)
+        truncated = len(entries) > self.tree_entry_limit
         return {
             "sha": tree_sha,
             "url": f"{self.url}/repos/{repo.full_name}/git/trees/{tree_sha}",
-            "tree": entries,
-            "truncated": False,
+            "tree": entries[: self.tree_entry_limit],
+            "truncated": truncated,
         }
 
     def _contents(self, request: Request, repo: Repo, path: str, **_: Any) -> Json:
