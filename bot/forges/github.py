@@ -970,7 +970,9 @@ class _GitHubTrees:
         budget.charge()
         found = self.repo.get_git_tree(sha)
         if found.truncated:
-            raise ListingIncomplete(f"GitHub cut the listing of {path or 'the root'}/ at {commit[:12]}")
+            raise ListingIncomplete(
+                f"GitHub cut the listing of {path or 'the root'}/ at {commit[:12]}"
+            )
         prefix = f"{path}/" if path else ""
         return [Entry(prefix + e.path, e.type, e.sha) for e in found.tree]
 

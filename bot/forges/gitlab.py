@@ -27,6 +27,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -41,6 +42,7 @@ from bot import metrics
 from bot.change import Approval, Change, ChangedFile, Decision, FileStatus, FileView, Verdict
 from bot.forges import Delivery, Work
 from bot.forges.cache import LRU
+from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees
 from bot.policy.approvers import Directory
 from bot.report import markdown_summary
 
@@ -53,6 +55,7 @@ RECHECK_COMMAND = "/changegate recheck"
 DESCRIPTION_LIMIT = 255
 NOTE_LIMIT = 60_000  # GitLab accepts 1,000,000 characters; a note people read needs far less
 STATUS_CONFLICT_RETRIES = 3  # python-gitlab retries a 409 only if its *reason phrase* says so
+PAGE_SIZE = 100  # entries per page of a repository tree
 DIFF_FILES_LIMIT = 1000  # GitLab's default `diff_max_files`: at or over it, a list may be cut
 ZERO_SHA = "0" * 40
 
@@ -91,8 +94,14 @@ BLOBS: LRU[str, bytes] = LRU(max_entries=20_000, max_size=128 * 1024 * 1024)
 PATHS: LRU[tuple[str, str, str, str], str | None] = LRU(max_entries=200_000)
 #: (url, project, commit) -> {path: blob id} of the whole tree.
 TREES: LRU[tuple[str, str, str], dict[str, str]] = LRU(max_entries=16)
-#: (url, project, MR iid or "", base, head) -> changed files.
+#: (url, project, MR iid or "", base, head) -> changed files (listed whole).
 LISTINGS: LRU[tuple[str, str, str, str, str], tuple[ChangedFile, ...]] = LRU(max_entries=512)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    files: tuple[ChangedFile, ...]
+    unlisted: str | None = None  # why the change could not be listed whole
 
 
 def clear_caches() -> None:
@@ -161,8 +170,10 @@ class GitLabForge:
         timeout: float = 30.0,
         project_ttl: float = 300.0,
         group_ttl: float = 300.0,
+        listing_budget: Callable[[], Budget] = Budget,
     ) -> None:
         self.url = url.rstrip("/")
+        self.listing_budget = listing_budget  # bounds a listing by trees (requests, time)
         self.max_rate_limit_wait = max_rate_limit_wait
         session = requests.Session()
         session.hooks["response"].append(self._on_response)
@@ -635,69 +646,76 @@ class GitLabForge:
         return tree
 
     def changed(self, change: Change) -> tuple[ChangedFile, ...]:
-        """Changed files of the MR (or of base..head for a push), complete however large."""
+        """Changed files of the MR (or of base..head for a push)."""
+        return self.listing(change).files
+
+    def listing(self, change: Change) -> _Listing:
+        """Changed files of the MR (or of base..head for a push), complete however large,
+        or as many as could be listed with the reason the rest could not."""
         if change.base is None:
-            return ()
+            return _Listing(())
         key = (self.url, change.repo.lower(), str(change.number or ""), change.base, change.head)
         hit, cached = LISTINGS.get(key)
         if hit and cached is not None:
-            return cached
-        files: list[ChangedFile] | None = None
+            return _Listing(cached)
+        listed: list[ChangedFile] | None = None
+        complete = False
         if change.number is not None:
-            files = self._mr_changes(change)
-        if files is None:
-            files = self._compare(change)
-        if files is None:
-            files = self._tree_diff(change.repo, change.base, change.head)
-        listing = tuple(sorted(files, key=lambda f: f.path))
-        LISTINGS.put(key, listing)
+            listed, complete = self._mr_changes(change)
+        if listed is None:
+            listed, complete = self._compare(change)
+        if complete:
+            listing = _Listing(tuple(sorted(listed, key=_by_path)))
+        else:
+            listing = self._tree_diff(change, listed)
+        if listing.unlisted is None:  # a listing cut by the budget may finish next time
+            LISTINGS.put(key, listing.files)
         return listing
 
-    def _mr_changes(self, change: Change) -> list[ChangedFile] | None:
-        """`/changes`, unless GitLab cut it (`overflow`, "1000+") or the MR moved on."""
+    def _mr_changes(self, change: Change) -> tuple[list[ChangedFile] | None, bool]:
+        """`/changes` and whether it is whole: GitLab cuts it (`overflow`, "1000+"). None
+        when the MR moved on past our head."""
         assert change.base is not None and change.number is not None
         mr = self.project(change.repo).mergerequests.get(change.number, lazy=True)
         data = mr.changes()
         assert isinstance(data, dict)
         refs = data.get("diff_refs") or {}
         if refs.get("head_sha") != change.head or refs.get("base_sha") != change.base:
-            return None  # the MR has a newer diff; the compare API answers for our range
+            return None, False  # the MR has a newer diff; the compare API answers for our range
+        files = [_changed_file(d) for d in data.get("changes") or []]
         if data.get("overflow") or str(data.get("changes_count") or "").endswith("+"):
             log.info(
                 "%s!%s: diff over GitLab's limits; listing by tree", change.repo, change.number
             )
-            return self._tree_diff(change.repo, change.base, change.head)
-        return [_changed_file(d) for d in data.get("changes") or []]
+            return files, False
+        return files, True
 
-    def _compare(self, change: Change) -> list[ChangedFile] | None:
+    def _compare(self, change: Change) -> tuple[list[ChangedFile], bool]:
         assert change.base is not None
         data = self.project(change.repo).repository_compare(
             change.base, change.head, straight="true"
         )
         assert isinstance(data, dict)
         diffs = data.get("diffs") or []
-        if data.get("compare_timeout") or len(diffs) >= DIFF_FILES_LIMIT:
-            return None
-        return [_changed_file(d) for d in diffs]
+        whole = not data.get("compare_timeout") and len(diffs) < DIFF_FILES_LIMIT
+        return [_changed_file(d) for d in diffs], whole
 
-    def _tree_diff(self, repo: str, base: str, head: str) -> list[ChangedFile]:
-        """Changed files by comparing blob ids of two trees: exact, never truncated (renames
-        show as a deletion and an addition)."""
-        before, after = self.tree(repo, base), self.tree(repo, head)
-        out = []
-        for path in sorted(set(before) | set(after)):
-            old, new = before.get(path), after.get(path)
-            if old == new:
-                continue
-            status = (
-                FileStatus.ADDED
-                if old is None
-                else FileStatus.DELETED
-                if new is None
-                else FileStatus.MODIFIED
+    def _tree_diff(self, change: Change, listed: list[ChangedFile]) -> _Listing:
+        """Changed files by comparing the two trees (`treediff`): exact, never truncated
+        (renames show as a deletion and an addition), or the reason it could not finish."""
+        assert change.base is not None
+        trees = _GitLabTrees(self.project(change.repo))
+        try:
+            changes = diff_trees(trees, change.base, change.head, self.listing_budget())
+        except ListingIncomplete as exc:
+            log.warning("%s!%s: change not listed whole: %s", change.repo, change.number, exc)
+            return _Listing(
+                tuple(listed),
+                unlisted="GitLab cut the diff at its limits, so changegate compared the git "
+                f"trees of {change.base[:12]} and {change.head[:12]} instead, and could not "
+                f"finish: {exc}",
             )
-            out.append(ChangedFile(path, status))
-        return out
+        return _Listing(tuple(ChangedFile(c.path, c.status) for c in changes))
 
     # -- approvals and groups ----------------------------------------------------------
     def approvals(self, change: Change) -> list[Approval]:
@@ -855,9 +873,18 @@ class GitLabView(FileView):
     def __init__(self, forge: GitLabForge, change: Change) -> None:
         super().__init__(change)
         self._forge = forge
+        self._listing: _Listing | None = None
+
+    def _list(self) -> _Listing:
+        if self._listing is None:  # once per view, even when it could not be listed whole
+            self._listing = self._forge.listing(self.change)
+        return self._listing
 
     def changed_files(self) -> list[ChangedFile]:
-        return list(self._forge.changed(self.change))
+        return list(self._list().files)
+
+    def unlisted(self) -> str | None:
+        return self._list().unlisted
 
     def read(self, path: str, rev: str = "head") -> bytes | None:
         commit = self.change.head if rev == "head" else self.change.base
@@ -867,6 +894,50 @@ class GitLabView(FileView):
 
     def head_paths(self) -> list[str]:
         return sorted(self._forge.tree(self.change.repo, self.change.head))
+
+
+class _GitLabTrees:
+    """Repository trees through the API, for `treediff`, every page charged to the budget.
+    GitLab pages a recursive tree but never cuts it: past a quarter of the budget, the
+    walk that reads only the subtrees that differ is cheaper."""
+
+    def __init__(self, project: Any) -> None:
+        self.project = project
+
+    def _rows(self, budget: Budget, limit: int | None, **query: Any) -> tuple[list[Any], bool]:
+        """Page by page, one charged request each; cut (True) after `limit` pages."""
+        rows: list[Any] = []
+        page = 1
+        while limit is None or page <= limit:
+            budget.charge()
+            found = self.project.repository_tree(
+                page=page, per_page=PAGE_SIZE, get_all=False, **query
+            )
+            rows.extend(found)
+            if len(found) < PAGE_SIZE:
+                return rows, False
+            page += 1
+        return rows, True
+
+    def whole(self, commit: str, budget: Budget) -> tuple[list[Entry], bool]:
+        quarter = max(budget.max_requests // 4, 1)
+        rows, cut = self._rows(budget, quarter, ref=commit, recursive=True)
+        return [_entry(r) for r in rows], cut
+
+    def level(self, commit: str, path: str, sha: str, budget: Budget) -> list[Entry]:
+        query: dict[str, Any] = {"ref": commit}
+        if path:
+            query["path"] = path
+        rows, _ = self._rows(budget, None, **query)
+        return [_entry(r) for r in rows]
+
+
+def _entry(row: dict[str, Any]) -> Entry:
+    return Entry(str(row["path"]), str(row["type"]), str(row["id"]))
+
+
+def _by_path(f: ChangedFile) -> str:
+    return f.path
 
 
 # -- rendering ------------------------------------------------------------------------------

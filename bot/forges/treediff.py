@@ -77,10 +77,11 @@ class TreeSource(Protocol):
 
 def diff_trees(source: TreeSource, base: str, head: str, budget: Budget) -> list[TreeChange]:
     """Files that differ between the trees of `base` and `head`, sorted by path."""
-    before, cut_before = source.whole(base, budget)
-    after, cut_after = (before, cut_before) if head == base else source.whole(head, budget)
-    if not cut_before and not cut_after:
-        return _diff_blobs(_blobs(before), _blobs(after))
+    before, cut = source.whole(base, budget)
+    if not cut:
+        after, cut = (before, cut) if head == base else source.whole(head, budget)
+        if not cut:
+            return _diff_blobs(_blobs(before), _blobs(after))
     out: list[TreeChange] = []
     _walk(source, base, head, "", base, head, budget, out)
     return sorted(out, key=lambda c: c.path)

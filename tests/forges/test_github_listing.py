@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from test_github import deliver, open_pull
+
 from bot.change import Decision, FileStatus
 from bot.forges.github import GitHubForge
 from bot.forges.treediff import Budget
@@ -13,7 +15,6 @@ from bot.policy.schema import load_policy_text
 
 from standins.github import GitHubStandIn
 from standins.gitrepo import GitRepo
-from test_github import deliver, open_pull
 
 LATEST = """\
 apiVersion: apps/v1

@@ -735,16 +735,17 @@ class GitLabStandIn(StandIn[Recorded]):
             raise HTTPError(404, "404 Tree Not Found")
         recursive = q.get("recursive", "false").lower() == "true"
         prefix = (q.get("path") or "").strip("/")
+        if prefix and project.git.object_type(f"{commit}:{prefix}") != "tree":
+            raise HTTPError(404, "404 Tree Not Found")
         rows = []
-        for e in project.git.tree(commit, recursive=recursive):
-            if prefix and not e.path.startswith(prefix + "/"):
-                continue
+        for e in project.git.tree(f"{commit}:{prefix}" if prefix else commit, recursive=recursive):
+            path = f"{prefix}/{e.path}" if prefix else e.path  # the entries of that directory
             rows.append(
                 {
                     "id": e.sha,
-                    "name": e.path.rsplit("/", 1)[-1],
+                    "name": path.rsplit("/", 1)[-1],
                     "type": e.type,
-                    "path": e.path,
+                    "path": path,
                     "mode": e.mode,
                 }
             )
