@@ -7,6 +7,7 @@ them from git or a directory (bot/views), and rules only ever see these types.
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,12 @@ class Change:
     number: int | None = None  # PR/MR number, if any
     url: str | None = None
     environment: str | None = None  # the target of a deploy
+    base_ref: str | None = None  # the branch a pull/merge request targets
+    # what approvals bind to besides the head: "<base ref>@<merge base>", set by the governor
+    basis: str | None = None
+    # when this head was first shown against `basis` after another base: approvals given
+    # before then were given on another diff (None: the only base this head was shown on)
+    basis_since: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class Approval:
     user: str  # login, username or Slack user id
     sha: str
     via: str = ""  # e.g. "review", "slack", "mr-approval"
+    at: dt.datetime | None = None  # when it was given (naive UTC), where the system says
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,10 @@ class FileView(abc.ABC):
     @abc.abstractmethod
     def head_paths(self) -> list[str]:
         """Every file path at the head revision (whole-environment context)."""
+
+    def shown_base(self) -> str | None:
+        """The commit the change is shown against (its merge base)."""
+        return self.change.base
 
     def unlisted(self) -> str | None:
         """Why the change could not be listed whole (the forge's cap, a listing by trees

@@ -136,6 +136,15 @@ def _landed_approvals(
     return [dataclasses.replace(a, sha=change.head) for a in given]
 
 
+def bind_basis(engine: Engine, subject: str, change: Change, merge_base: str | None) -> Change:
+    """The change with the base it is shown against ("<base ref>@<merge base>") and, if the
+    head was shown against another base before (a retarget), since when: approvals given
+    before then saw another diff."""
+    basis = f"{change.base_ref or ''}@{merge_base or ''}"
+    since = store.record_basis(engine, subject, change.head, basis)
+    return dataclasses.replace(change, basis=basis, basis_since=since)
+
+
 def details_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/v/{token}"
 
@@ -189,6 +198,9 @@ def handle(
     forge.start(change, url)
     governing = effective_policy(policy, forge, work)
     view = forge.view(change)
+    if change.number is not None:  # approvals bind to the head and the base it is shown on
+        change = bind_basis(engine, subject, change, view.shown_base())
+        view.change = change
     forge_approvals = forge.approvals(change)
     entries = collective_entries(governing, forge.name)
     directory = forge.directory(entries) if entries else Directory()

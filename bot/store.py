@@ -99,6 +99,22 @@ class SubjectHead(SQLModel, table=True):
     updated_at: dt.datetime = Field(sa_column=sa.Column(sa.DateTime, nullable=False))
 
 
+class BaseChange(SQLModel, table=True):
+    """Each time a head was shown against another base (`<base ref>@<merge base>`): an
+    approval binds to the head and the base it was shown against."""
+
+    __tablename__ = "base_changes"
+    __table_args__ = (sa.Index("ix_base_changes_subject_head", "subject", "head_sha", "id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    )
+    subject: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    head_sha: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    basis: str = Field(sa_column=sa.Column(sa.String(400), nullable=False))
+    seen_at: dt.datetime = Field(sa_column=sa.Column(sa.DateTime, nullable=False))
+
+
 metadata = SQLModel.metadata
 
 #: Modules that define more tables on the same metadata; alembic and the schema checks
@@ -122,6 +138,7 @@ def load_models() -> sa.MetaData:
 deliveries = cast(sa.Table, DeliveryRecord.__table__)  # type: ignore[attr-defined]
 evaluations = cast(sa.Table, EvaluationRecord.__table__)  # type: ignore[attr-defined]
 subject_heads = cast(sa.Table, SubjectHead.__table__)  # type: ignore[attr-defined]
+base_changes = cast(sa.Table, BaseChange.__table__)  # type: ignore[attr-defined]
 
 
 def utcnow() -> dt.datetime:
@@ -385,6 +402,28 @@ def claim_head(engine: Engine, subject: str, head_sha: str, received_at: dt.date
             )
         )
         return True
+
+
+def record_basis(engine: Engine, subject: str, head_sha: str, basis: str) -> dt.datetime | None:
+    """Record that `head_sha` is shown against `basis` now. Returns when it started to be,
+    if the head was shown against another basis before (approvals given earlier were given
+    on another diff), else None. Deliveries of one subject never run at the same time."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(base_changes.c.basis, base_changes.c.seen_at)
+            .where(base_changes.c.subject == subject, base_changes.c.head_sha == head_sha)
+            .order_by(base_changes.c.id.desc())
+            .limit(2)
+        ).all()
+        if rows and rows[0].basis == basis:
+            return rows[0].seen_at if len(rows) > 1 else None
+        now = utcnow()
+        conn.execute(
+            sa.insert(base_changes).values(
+                subject=subject, head_sha=head_sha, basis=basis, seen_at=now
+            )
+        )
+        return now if rows else None
 
 
 def save_evaluation(

@@ -35,7 +35,9 @@ class ApprovalRequestRecord(SQLModel, table=True):
 
     __tablename__ = "approval_requests"
     __table_args__ = (
-        sa.UniqueConstraint("subject", "sha", "group_name", "kind", name="uq_approval_request"),
+        sa.UniqueConstraint(
+            "subject", "sha", "basis", "group_name", "kind", name="uq_approval_request"
+        ),
         sa.Index("ix_approval_requests_subject_state", "subject", "state"),
         sa.Index("ix_approval_requests_state_expires", "state", "expires_at"),
     )
@@ -44,6 +46,10 @@ class ApprovalRequestRecord(SQLModel, table=True):
     kind: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     subject: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
     sha: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    # the base the change was shown against ("<base ref>@<merge base>"; "" for deploys)
+    basis: str = Field(
+        default="", sa_column=sa.Column(sa.String(400), nullable=False, server_default="")
+    )
     group_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     rules: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     min_approvals: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))

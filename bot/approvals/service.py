@@ -262,6 +262,7 @@ class ApprovalService:
                         rules=rules,
                         min_approvals=needed[group],
                         expires_after=self.expires_after,
+                        basis=change.basis or "",
                         kind=RequestKind.CHANGE,
                         author=(forge, change.author) if change.author else None,
                         repo=change.repo,
@@ -293,7 +294,9 @@ class ApprovalService:
             else:
                 followup.update += [
                     r.id
-                    for r in workflow.supersede(session, subject, head, delivery_id=delivery_key)
+                    for r in workflow.supersede(
+                        session, subject, head, delivery_id=delivery_key, basis=change.basis or ""
+                    )
                 ]
             # requests at this head whose group no longer misses anything: settle them
             approvals = list(forge_approvals)

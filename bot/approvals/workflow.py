@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from bot import audit
@@ -91,6 +92,7 @@ def open_request(
     rules: Sequence[str],
     min_approvals: int = 1,
     expires_after: dt.timedelta,
+    basis: str = "",
     kind: RequestKind = RequestKind.CHANGE,
     author: tuple[str, str] | None = None,
     repo: str = "",
@@ -112,13 +114,16 @@ def open_request(
     kind at another SHA are superseded; the caller updates their Slack messages. A
     superseded request whose SHA is the head again (a force-push back) is reopened, an
     expired one only with `reopen_expired`. `created` means: post a (new) Slack message.
+    A request binds to the base the change was shown against too (`basis`): retargeting
+    the change supersedes it like a new commit does.
     """
     now = _now(now)
-    superseded = _supersede(session, subject, sha, kind, now, delivery_id)
+    superseded = _supersede(session, subject, sha, kind, now, delivery_id, basis)
     existing = session.exec(
         select(ApprovalRequestRecord).where(
             ApprovalRequestRecord.subject == subject,
             ApprovalRequestRecord.sha == sha,
+            ApprovalRequestRecord.basis == basis,
             ApprovalRequestRecord.group_name == group,
             ApprovalRequestRecord.kind == str(kind),
         )
@@ -147,6 +152,7 @@ def open_request(
         kind=str(kind),
         subject=subject,
         sha=sha,
+        basis=basis,
         group_name=group,
         rules=sorted(set(rules)),
         min_approvals=min_approvals,
@@ -178,24 +184,32 @@ def _supersede(
     kind: RequestKind,
     now: dt.datetime,
     delivery_id: str | None,
+    basis: str | None = None,
 ) -> list[ApprovalRequestRecord]:
+    """Pending requests at another SHA, or (with `basis`) shown against another base."""
+    moved = col(ApprovalRequestRecord.sha) != sha
+    if basis is not None:
+        moved = sa.or_(moved, col(ApprovalRequestRecord.basis) != basis)
     stale = session.exec(
         select(ApprovalRequestRecord).where(
             ApprovalRequestRecord.subject == subject,
             ApprovalRequestRecord.kind == str(kind),
             ApprovalRequestRecord.state == RequestState.PENDING,
-            ApprovalRequestRecord.sha != sha,
+            moved,
         )
     ).all()
     for request in stale:
+        retargeted = request.sha == sha
         _settle(
             session,
             request,
             RequestState.SUPERSEDED,
-            f"superseded by {_short(sha)}: a newer commit arrived",
+            f"superseded: the change now targets {basis.split('@', 1)[0] or 'another base'}"
+            if retargeted and basis is not None
+            else f"superseded by {_short(sha)}: a newer commit arrived",
             now,
             delivery_id=delivery_id,
-            detail={"new_sha": sha},
+            detail={"new_sha": sha, "new_basis": basis} if retargeted else {"new_sha": sha},
         )
     return list(stale)
 
@@ -208,10 +222,11 @@ def supersede(
     kind: RequestKind = RequestKind.CHANGE,
     now: dt.datetime | None = None,
     delivery_id: str | None = None,
+    basis: str | None = None,
 ) -> list[ApprovalRequestRecord]:
     """Supersede pending requests of `subject` at any SHA but `new_sha` (a push that needs
-    no approval at all must still retire the old request)."""
-    return _supersede(session, subject, new_sha, kind, _now(now), delivery_id)
+    no approval at all must still retire the old request), or at any base but `basis`."""
+    return _supersede(session, subject, new_sha, kind, _now(now), delivery_id, basis)
 
 
 def _settle(
@@ -535,7 +550,10 @@ def _slack_approvals(session: Session, request: ApprovalRequestRecord) -> list[A
             ApprovalDecisionRecord.decision == "approve",
         )
     ).all()
-    return [Approval(system=r.actor_system, user=r.actor, sha=r.sha, via="slack") for r in rows]
+    return [
+        Approval(system=r.actor_system, user=r.actor, sha=r.sha, via="slack", at=r.created_at)
+        for r in rows
+    ]
 
 
 def approvals_for(session: Session, subject: str, sha: str) -> list[Approval]:
@@ -553,7 +571,10 @@ def approvals_for(session: Session, subject: str, sha: str) -> list[Approval]:
         )
         .order_by(col(ApprovalDecisionRecord.id))
     ).all()
-    return [Approval(system=r.actor_system, user=r.actor, sha=r.sha, via="slack") for r in rows]
+    return [
+        Approval(system=r.actor_system, user=r.actor, sha=r.sha, via="slack", at=r.created_at)
+        for r in rows
+    ]
 
 
 def rejection_for(session: Session, subject: str, sha: str) -> ApprovalDecisionRecord | None:

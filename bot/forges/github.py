@@ -455,6 +455,7 @@ class GitHubForge:
             title=pull.title or "",
             number=number,
             url=pull.html_url,
+            base_ref=pull.base.ref,
         )
         reason = ""
         if stated and stated != change.head:
@@ -651,7 +652,9 @@ class GitHubForge:
                 continue
             latest[review.user.login.lower()] = review
         return [
-            Approval(system="github", user=r.user.login, sha=r.commit_id, via="review")
+            Approval(
+                system="github", user=r.user.login, sha=r.commit_id, via="review", at=_naive(r)
+            )
             for r in latest.values()
             if r.state == "APPROVED" and r.commit_id
         ]
@@ -861,6 +864,9 @@ class GitHubView(FileView):
 
     def unlisted(self) -> str | None:
         return self._list().unlisted
+
+    def shown_base(self) -> str | None:
+        return self.merge_base if self.change.base is not None else None
 
     def changed_files(self) -> list[ChangedFile]:
         return sorted(
@@ -1086,6 +1092,12 @@ def _jwt_signer(private_key: str) -> Callable[[dict[str, Any]], str]:
         return jwt.encode(claims, key, algorithm="RS256")
 
     return sign
+
+
+def _naive(review: Any) -> datetime | None:
+    """A review's `submitted_at` as naive UTC, as the store keeps times."""
+    at = review.submitted_at
+    return at.astimezone(UTC).replace(tzinfo=None) if at is not None else None
 
 
 def _external_id(change: Change) -> str:

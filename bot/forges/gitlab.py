@@ -345,6 +345,7 @@ class GitLabForge:
             title=mr.title or "",
             number=iid,
             url=mr.web_url,
+            base_ref=str(mr.target_branch or "") or None,
         )
         reason = ""
         if stated and stated != head:
@@ -747,17 +748,23 @@ class GitLabForge:
                 "%s!%s: no diff version for head %s", change.repo, change.number, change.head
             )
             return []
-        counted: set[str] = set()
+        counted: dict[str, datetime] = {}
         for note in mr.notes.list(sort="desc", order_by="created_at", iterator=True):
             created = _time(note.created_at)
             if created < since:
                 break
             user = (note.author or {}).get("username")
             if note.system and note.body.strip() == "approved this merge request" and user:
-                counted.add(str(user))
+                counted.setdefault(str(user), created)  # newest first: the latest approval
         return [
-            Approval(system="gitlab", user=user, sha=change.head, via="mr-approval")
-            for user in sorted(approvers & counted)
+            Approval(
+                system="gitlab",
+                user=user,
+                sha=change.head,
+                via="mr-approval",
+                at=counted[user].astimezone(UTC).replace(tzinfo=None),
+            )
+            for user in sorted(approvers & counted.keys())
         ]
 
     def directory(self, entries: list[str]) -> Directory:

@@ -3,6 +3,7 @@ resolved by the caller (a forge or Slack) and handed in as a `Directory`."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -99,9 +100,11 @@ def tally(
     author: tuple[str, str] | None,
     directory: Directory = EMPTY_DIRECTORY,
     authors: Iterable[tuple[str, str]] = (),
+    since: dt.datetime | None = None,
 ) -> Tally:
     """Distinct members of `group_name` who approved `head`, excluding the author and
-    `authors` (everyone else who set the change in motion: a deploy's initiators)."""
+    `authors` (everyone else who set the change in motion: a deploy's initiators). With
+    `since` (the change was retargeted), only approvals given after it count."""
     group = policy.groups[group_name]
     excluded = {
         person_key(policy, system, user, directory)
@@ -115,6 +118,8 @@ def tally(
         key = person_key(policy, approval.system, approval.user, directory)
         if approval.sha != head:
             ignored.append((who, f"given on {approval.sha[:12]}, not the head commit"))
+        elif since is not None and (approval.at is None or approval.at < since):
+            ignored.append((who, "given before the change's base changed"))
         elif key in excluded:
             ignored.append((who, "the author cannot approve their own change"))
         elif not is_member(policy, group, approval.system, approval.user, directory):

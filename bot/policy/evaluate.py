@@ -103,7 +103,13 @@ def approval_statuses(
         if rule.id not in asking or rule.approvers is None:
             continue
         counted = tally(
-            policy, rule.approvers, approvals, head=change.head, author=author, directory=directory
+            policy,
+            rule.approvers,
+            approvals,
+            head=change.head,
+            author=author,
+            directory=directory,
+            since=change.basis_since,
         )
         statuses.append(
             ApprovalStatus(

@@ -276,6 +276,17 @@ class GitHubStandIn(StandIn[Recorded]):
         pull.state, pull.merged_at, pull.merge_commit_sha = "closed", time.time(), sha
         return sha
 
+    def retarget_pull(self, full_name: str, number: int, base: str) -> Json:
+        """Change a pull request's base branch, as its author can in the UI; returns the
+        `pull_request` `edited` payload GitHub sends, with `changes.base`."""
+        repo = self._repo(full_name)
+        pull = repo.pulls[number]
+        old_ref, old_sha = pull.base_ref, self._base_sha(repo, pull)
+        pull.base_ref = base
+        payload = self.pull_request_payload(full_name, number, "edited")
+        payload["changes"] = {"base": {"ref": {"from": old_ref}, "sha": {"from": old_sha}}}
+        return payload
+
     def add_review(
         self,
         full_name: str,
