@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from e2e.conftest import REPO, Harness, manifest
+from e2e.conftest import REPO, Harness, manifest, wait_for
 
 from standins.gitrepo import GitRepo
 
@@ -34,7 +34,11 @@ def test_a_change_too_big_to_list_even_by_trees_fails_with_a_reason(
     head = open_pull(
         harness, repo, {**padding(3001, dirs=700), "zz/k8s/app.yaml": manifest("nginx:latest")}
     )
-    run = harness.completed_run(head)
+    run = wait_for(  # some 600 tree requests first: give a loaded machine time
+        lambda: next((r for r in harness.github.runs_for(REPO, head) if r.conclusion), None),
+        timeout=180,
+        what="the check run",
+    )
     assert run.conclusion == "failure"
     assert "changegate" in (run.summary or "") and "600 API requests" in (run.summary or "")
     assert len(harness.github.calls("GET", r"/git/trees/")) <= 600
