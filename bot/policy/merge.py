@@ -2,8 +2,10 @@
 
 A repository's `.changegate.yml` (from its default branch, never from the change under
 review) may add environments (for paths no admin environment matches), groups, rules and
-deploy gates of its own, and make an admin rule's action stricter. It can never loosen, remove or redefine what the admin wrote, and
-it cannot declare `people:` (that would let a repository claim someone else's identity).
+deploy gates of its own, and make an admin rule's action stricter. It can never loosen,
+remove or redefine what the admin wrote: its environments count only for its own rules
+(`RuleContext.environment_of`), it cannot define the break-glass group, and it cannot
+declare `people:` (that would let a repository claim someone else's identity).
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ def merge_policies(
     except PolicyError as exc:
         log.warning("ignoring repository policy %s: %s", filename, exc)
         return admin
+    if admin.break_glass.group in repo.groups:
+        # who may break glass is the admin's alone (the deploy helper and the approvals
+        # read that group from the admin policy): a repository naming it is refused whole
+        log.warning(
+            "ignoring repository policy %s: it defines the break-glass group %r",
+            filename,
+            admin.break_glass.group,
+        )
+        return admin
     return combine(admin, repo)
 
 
@@ -49,7 +60,10 @@ def combine(admin: Policy, repo: Policy) -> Policy:
             approvers = rule.approvers or mine.approvers
             rule = rule.model_copy(update={"action": mine.action, "approvers": approvers})
         rules.append(rule)
-    rules.extend(repo_rules.values())
+    for added in repo_rules.values():
+        added = added.model_copy()
+        added._from_repository = True  # it sees the repository's environments too
+        rules.append(added)
     # gates match case-insensitively; `deploys.default` is the admin's alone (a repository
     # cannot let its own ungated deploys through)
     deploys: dict[str, Any] = dict(repo.deploys.gates)

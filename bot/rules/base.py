@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import ClassVar
 
 import pathspec
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from bot.change import Action, ChangedFile, FileView, Finding
 
@@ -55,11 +55,17 @@ class RuleContext:
     def description(self) -> str:
         return self.view.change.description
 
-    def environment_of(self, path: str) -> list[str]:
-        """Names of the environments whose paths match `path`. A path the admin's
-        environments classify is theirs alone: a repository cannot reclassify it."""
+    def environment_of(self, path: str, rule: RuleBase) -> list[str]:
+        """Names of the environments whose paths match `path`, as `rule` may see them.
+
+        An admin rule sees the admin's environments only: a repository adding `sandbox`
+        must not make a production-only change look exercised elsewhere. A repository's
+        own rule also sees the repository's environments, for paths the admin's leave
+        unclassified (a path the admin classifies is theirs alone)."""
         found = [name for name, spec in self.environments.items() if spec.match_file(path)]
         admins = [name for name in found if name not in self.repository_environments]
+        if not rule.from_repository:
+            return admins
         return admins or found
 
 
@@ -80,6 +86,13 @@ class RuleBase(StrictModel):
 
     #: True for kinds that judge file contents alone (they also run under `scan`).
     reads_contents: ClassVar[bool] = False
+    #: set by `bot.policy.merge` on rules only a repository's `.changegate.yml` wrote
+    _from_repository: bool = PrivateAttr(default=False)
+
+    @property
+    def from_repository(self) -> bool:
+        """True for a rule the repository added (not an admin rule it tightened)."""
+        return self._from_repository
 
     @field_validator("paths")
     @classmethod

@@ -34,7 +34,7 @@ class ProdOnlyChangeRule(RuleBase):
             for path in {changed.path, changed.old_path or changed.path}:
                 if not self.applies_to(path):
                     continue
-                envs = set(ctx.environment_of(path))
+                envs = set(ctx.environment_of(path, self))
                 if envs & production:
                     prod_files.append(path)
                 other_envs |= envs - production

@@ -69,7 +69,7 @@ class SharedResourceRule(RuleBase):
         for path in ctx.view.head_paths():
             if not self.applies_to(path):
                 continue
-            envs = ctx.environment_of(path)
+            envs = ctx.environment_of(path, self)
             if not envs:
                 continue
             if path in changed and ctx.view.text(path) is None:

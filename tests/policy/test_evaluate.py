@@ -185,8 +185,9 @@ def test_whole_file_and_line_findings_sort_together() -> None:
 def test_a_repository_cannot_reclassify_the_admins_paths_to_dodge_a_rule() -> None:
     """The outage class prod-only-change exists for: a repository's policy names a
     `shadow` environment over the production paths, so that a production-only change
-    would look exercised elsewhere. The admin's classification of those paths stands;
-    environments for paths the admin left alone still count."""
+    would look exercised elsewhere. The admin's classification of those paths stands, and
+    an environment for paths the admin left alone is not "another environment" to an
+    admin rule either (issue 11.4)."""
     prod_only = MemoryView(
         head={"deploy/production/app.yaml": "replicas: 3\n"},
         base={"deploy/production/app.yaml": "replicas: 2\n"},
@@ -195,11 +196,13 @@ def test_a_repository_cannot_reclassify_the_admins_paths_to_dodge_a_rule() -> No
     merged = merge_policies(POLICY, dodge)
     assert "shadow" in merged.environments
     assert [f.rule for f in evaluate(merged, prod_only).findings] == ["prod-only"]
-    # a repository's own environment for paths the admin did not classify does count
+    # a repository's own environment for paths the admin did not classify does not count
     own = "version: 1\nenvironments:\n  qa: {paths: ['deploy/qa/**']}\n"
     with_qa = MemoryView(
         head={"deploy/production/app.yaml": "replicas: 3\n", "deploy/qa/app.yaml": "replicas: 3\n"},
         base={"deploy/production/app.yaml": "replicas: 2\n", "deploy/qa/app.yaml": "replicas: 2\n"},
     )
-    assert not evaluate(merge_policies(POLICY, own), with_qa).findings
+    assert [f.rule for f in evaluate(merge_policies(POLICY, own), with_qa).findings] == [
+        "prod-only"
+    ]
     assert [f.rule for f in evaluate(POLICY, with_qa).findings] == ["prod-only"]
