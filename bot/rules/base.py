@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
@@ -11,6 +10,7 @@ import pathspec
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from bot.change import Action, ChangedFile, FileView, Finding
+from bot.rules.linear_regex import compile_globs, unclosed_bracket
 
 
 class StrictModel(BaseModel):
@@ -19,19 +19,21 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def compile_globs(patterns: Iterable[str]) -> pathspec.PathSpec:
-    """gitignore-style globs, the one way paths are matched everywhere."""
-    return pathspec.PathSpec.from_lines("gitignore", list(patterns))
-
-
 def check_globs(patterns: list[str]) -> list[str]:
+    """Each glob compiles, and has no `[` left open (git would match nothing with it)."""
     for pattern in patterns:
         if not pattern.strip():
             raise ValueError("an empty glob matches nothing")
+        at = unclosed_bracket(pattern)
+        if at is not None:
+            raise ValueError(
+                f"bad glob `{pattern}`: the `[` at character {at + 1} is never closed "
+                "(write `\\[` for a literal bracket)"
+            )
         try:
             compile_globs([pattern])
         except Exception as exc:  # pathspec raises several types
-            raise ValueError(f"bad glob {pattern!r}: {exc}") from exc
+            raise ValueError(f"bad glob `{pattern}`: {exc}") from exc
     return patterns
 
 

@@ -9,25 +9,45 @@ from pydantic import Field, field_validator
 
 from bot.change import Finding
 from bot.rules.base import WHOLE_FILE, RuleBase, RuleContext, StrictModel
+from bot.rules.linear_regex import MAX_SEARCHED, compile_regex, find_all
 
 DEFAULT_LINK_PATTERN = r"https://runbooks\.example\.com/\S+|docs/playbooks/\S+\.md"
+#: Repository paths looked up per description: a description cannot make the bot fetch
+#: hundreds of paths.
+MAX_LOOKUPS = 10
+
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.I)
 
 
 class MigrationPlaybookOptions(StrictModel):
     link_pattern: str = Field(
         default=DEFAULT_LINK_PATTERN,
-        description="Regex a playbook link in the description must match. A match that is "
-        "not a URL is a repository path and must exist at the head revision.",
+        description="Regex (RE2 syntax) a playbook link in the description must match. A "
+        "match that is not a URL is a plain repository path from the repository root and "
+        "must exist at the head revision.",
     )
 
     @field_validator("link_pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"bad regex {value!r}: {exc}") from exc
+        compile_regex(value)
         return value
+
+
+def refused_path(link: str) -> str | None:
+    """Why a repository link is not looked up, or None for a plain path from the root.
+
+    The path is fetched through the forge's API: `..` segments or percent-escapes could
+    make that request leave the repository (`GET /orgs/acme/teams/x.md`)."""
+    if link.startswith(("/", "\\")):
+        return "it is an absolute path"
+    if "%" in link:
+        return "it is percent-encoded"
+    if "\\" in link:
+        return "it contains a backslash"
+    if any(part in ("..", ".") for part in link.split("/")):
+        return "it has `..` or `.` segments"
+    return None
 
 
 class MigrationPlaybookRule(RuleBase):
@@ -41,22 +61,9 @@ class MigrationPlaybookRule(RuleBase):
         migrations = sorted(f.path for f in self.changed_files(ctx))
         if not migrations:
             return []
-        links = [m.group(0) for m in re.finditer(self.options.link_pattern, ctx.description)]
-        links = [link.rstrip(").,;>]'\"") for link in links]
-        missing_paths = []
-        for link in links:
-            if re.match(r"[a-z][a-z0-9+.-]*://", link, re.I):
-                return []
-            if ctx.view.exists(link.lstrip("/").removeprefix("./")):
-                return []
-            missing_paths.append(link)
-        if missing_paths:
-            problem = (
-                f"the linked playbook {', '.join(missing_paths)} does not exist at the head "
-                "revision"
-            )
-        else:
-            problem = "the description links no playbook"
+        problem = self._problem(ctx)
+        if problem is None:
+            return []
         return [
             self.finding(
                 path,
@@ -67,3 +74,42 @@ class MigrationPlaybookRule(RuleBase):
             )
             for path in migrations
         ]
+
+    def _problem(self, ctx: RuleContext) -> str | None:
+        """None when the description links a playbook, else what is wrong."""
+        description = ctx.description
+        found = find_all(self.options.link_pattern, description)
+        links = [link.rstrip(").,;>]'\"") for link in found]
+        missing: list[str] = []
+        refused: list[str] = []
+        unchecked = 0
+        for link in links:
+            if _URL.match(link):
+                return None
+            path = link.removeprefix("./")
+            why = refused_path(path)
+            if why is not None:
+                refused.append(f"{link} ({why}; only plain paths from the repository root)")
+            elif len(missing) == MAX_LOOKUPS:
+                unchecked += 1
+            elif ctx.view.exists(path):
+                return None
+            else:
+                missing.append(link)
+        parts = []
+        if missing:
+            parts.append(
+                f"the linked playbook {', '.join(missing)} does not exist at the head revision"
+            )
+        if unchecked:
+            parts.append(f"{unchecked} more links were not looked up (at most {MAX_LOOKUPS})")
+        if refused:
+            parts.append(f"refused: {', '.join(refused)}")
+        if parts:
+            return "; ".join(parts)
+        if len(description) > MAX_SEARCHED:
+            return (
+                f"the description links no playbook in its first {MAX_SEARCHED:,} characters "
+                f"(it has {len(description):,}; nothing beyond that is searched)"
+            )
+        return "the description links no playbook"

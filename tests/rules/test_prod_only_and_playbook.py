@@ -107,3 +107,61 @@ def test_whole_file_findings_point_at_line_1_unless_the_file_is_gone() -> None:
     assert lines[("prod-only", "deploy/production/a.yaml")] == 1
     assert lines[("prod-only", "deploy/production/gone.yaml")] is None
     assert all(line == 1 for (rule, _), line in lines.items() if rule == "playbook")
+
+
+@pytest.mark.parametrize(
+    ("link", "why"),
+    [
+        ("docs/playbooks/../../secrets.md", "`..` or `.` segments"),
+        ("docs/playbooks/%2e%2e/x.md", "percent-encoded"),
+    ],
+)
+def test_a_playbook_path_that_could_leave_the_repository_is_refused_unread(
+    link: str, why: str
+) -> None:
+    """Even when the file exists: the link is refused, saying why, and never read."""
+    read: list[str] = []
+
+    class Watching(MemoryView):
+        def read(self, path: str, rev: str = "head") -> bytes | None:
+            read.append(path)
+            return super().read(path, rev)
+
+    playbook = {"docs/playbooks/x.md": "# run it", "secrets.md": "x"}
+    view = Watching(head={**MIGRATION, **playbook}, base={}, description=f"see {link}")
+    [finding] = evaluate(POLICY, view).findings
+    assert link in finding.message and why in finding.message
+    assert not [p for p in read if p.endswith(".md")]
+
+
+def test_at_most_ten_playbook_paths_are_looked_up() -> None:
+    links = " ".join(f"docs/playbooks/p{i}.md" for i in range(12))
+    view = MemoryView(head=MIGRATION, base={}, description=links)
+    [finding] = evaluate(POLICY, view).findings
+    assert "docs/playbooks/p9.md does not exist" in finding.message
+    assert "p10.md" not in finding.message
+    assert "2 more links were not looked up (at most 10)" in finding.message
+
+
+def test_only_the_first_65536_characters_of_a_description_are_searched() -> None:
+    playbook = {"docs/playbooks/redis.md": "# steps"}
+    description = "x" * 65_536 + " docs/playbooks/redis.md"
+    view = MemoryView(head={**MIGRATION, **playbook}, base={}, description=description)
+    [finding] = evaluate(POLICY, view).findings
+    assert "no playbook in its first 65,536 characters" in finding.message
+    early = MemoryView(
+        head={**MIGRATION, **playbook},
+        base={},
+        description="docs/playbooks/redis.md " + "x" * 70_000,
+    )
+    assert evaluate(POLICY, early).findings == ()
+
+
+def test_an_absolute_playbook_path_is_refused() -> None:
+    policy = load_policy_text(
+        "version: 1\nrules:\n  - id: playbook\n    kind: migration-playbook\n"
+        "    action: block\n    options: {link_pattern: '\\S+\\.md'}\n"
+    )
+    view = MemoryView(head={**MIGRATION, "etc/x.md": "#"}, base={}, description="/etc/x.md")
+    [finding] = evaluate(policy, view).findings
+    assert "/etc/x.md (it is an absolute path; only plain paths" in finding.message
