@@ -24,6 +24,7 @@ from bot.forges import Forge
 from bot.governor import PolicyHolder
 from bot.metrics import configure_logging
 from bot.settings import Settings
+from bot.setup.flow import SetupFlow
 from bot.web import Ingress
 from bot.worker import ActionHandler, SourceHandler, WorkerConfig, WorkerPool, build_forges
 
@@ -50,6 +51,7 @@ def create_app(
     forges = dict(forges) if forges is not None else build_forges(settings)
     count = settings.worker_count if workers is None else workers
     wiring = wire(settings, engine, holder, forges)
+    setup = SetupFlow(settings, holder)  # `/`; registers the GitHub App while there is none
     pool = (
         WorkerPool(
             engine,
@@ -79,6 +81,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         log.info("changegate starting", extra={"settings": settings.summary(), "schema": schema})
+        setup.announce()
         for name in ("github", "gitlab", "slack"):
             if getattr(settings, f"{name}_enabled") and name != "slack" and name not in forges:
                 log.warning("%s is configured but its forge could not be built", name)
@@ -104,6 +107,7 @@ def create_app(
             Route("/readyz", ingress.readyz, methods=["GET"]),
             Route("/metrics", ingress.metrics, methods=["GET"]),
             *pages.routes(engine, settings, holder, forges=forges),
+            *setup.routes(),
         ],
         lifespan=lifespan,
     )
@@ -114,6 +118,7 @@ def create_app(
     app.state.workers = pool
     app.state.approvals = wiring.approvals
     app.state.gates = wiring.gates
+    app.state.setup = setup
     return app
 
 

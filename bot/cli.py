@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="a duration (7d, 12h) or an ISO date (2026-01-31)")
     export.add_argument("--format", choices=["csv", "json"], default="json")
 
+    slack = sub.add_parser("slack", help="Slack app set-up")
+    slack_sub = slack.add_subparsers(dest="slack_command", required=True, metavar="ACTION")
+    slack_manifest = slack_sub.add_parser(
+        "manifest", help='print the Slack app manifest (Slack: "Create an app → From a manifest")'
+    )
+    slack_manifest.add_argument("--format", choices=["yaml", "json"], default="yaml")
+
     inbox = sub.add_parser("inbox", help="the durable delivery inbox")
     inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
     requeue = inbox_sub.add_parser("requeue", help="re-queue dead-lettered deliveries")
@@ -255,6 +262,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def cmd_slack(args: argparse.Namespace) -> int:
+    from bot.setup.manifest import dump, slack_manifest
+
+    settings = _settings()
+    manifest = slack_manifest(settings.public_url, match_email=settings.slack_match_email)
+    sys.stdout.write(dump(manifest, args.format))
+    return EXIT_PASS
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from bot.store import upgrade
 
@@ -332,6 +348,7 @@ _HANDLERS = {
     "serve": cmd_serve,
     "worker": cmd_worker,
     "db": cmd_db,
+    "slack": cmd_slack,
     "inbox": cmd_inbox,
     "audit": cmd_audit,
 }

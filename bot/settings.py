@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         "off only for a local stand-in.",
     )
 
+    github_app_file: Path | None = Field(
+        default=None,
+        description="Where an App registered from the start page is kept (0600); default: "
+        "changegate-github-app.json beside the SQLite database, else in the working directory.",
+    )
+
     github_client_id: str | None = Field(
         default=None, description='The GitHub App\'s client id: "Sign in with GitHub" on /admin.'
     )

@@ -37,6 +37,7 @@ from bot.approvals.slack import delivery_id as slack_delivery_id
 from bot.forges import Delivery, Forge
 from bot.governor import PolicyHolder
 from bot.settings import Settings, secret
+from bot.setup import stored as stored_app
 
 if TYPE_CHECKING:
     from bot.approvals.service import ApprovalService
@@ -205,7 +206,7 @@ class Ingress:
 
     # -- per-forge verification ------------------------------------------------------
     def _verify_github(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Response:
-        key = secret(self.settings.github_webhook_secret)
+        key = secret(stored_app.webhook_secret(self.settings))  # registered meanwhile?
         if not key:
             metrics.REJECTED.labels("github", "no-secret").inc()
             return _answer(401, "GitHub webhook secret not configured: refusing")

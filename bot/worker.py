@@ -37,7 +37,11 @@ log = logging.getLogger(__name__)
 def build_forges(settings: Settings) -> dict[str, Forge]:
     """The forges whose settings are complete. An absent module or setting: forge off."""
     forges: dict[str, Forge] = {}
-    if settings.github_enabled:
+    from bot.setup import pending, stored
+
+    if not stored.refresh(settings):  # no App yet: it may be registered from the start page
+        forges["github"] = pending.PendingGitHub(settings)
+    elif settings.github_enabled:
         try:
             from bot.forges.github import GitHubForge
         except ImportError as exc:

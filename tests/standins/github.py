@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import jwt
@@ -41,6 +41,7 @@ from standins.gitrepo import ZERO_SHA, GitRepo
 from standins.server import HTTPError, StandIn
 
 Json = dict[str, Any]
+FORM = "application/x-www-form-urlencoded"
 
 
 def iso(ts: float | None = None) -> str:
@@ -202,6 +203,10 @@ class GitHubStandIn(StandIn[Recorded]):
         self.user_tokens: dict[str, str] = {}  # user access token -> login
         # GitHub cuts a tree listing at 100,000 entries (and 7 MB), saying `truncated`
         self.tree_entry_limit = 100_000
+        # the App manifest flow: codes GitHub handed to the browser, Apps created from them
+        self.manifest_codes: dict[str, tuple[Json, str, float]] = {}  # code -> manifest, owner, expiry
+        self.created_apps: list[Json] = []  # conversion answers, pem and secrets included
+        self.manifest_owner = "octocat"  # who is signed in to the stand-in's github.com
         self._ids = itertools.count(1000)
         self._routes = self._route_table()
 
@@ -226,6 +231,8 @@ class GitHubStandIn(StandIn[Recorded]):
             self.oauth_codes.clear()
             self.user_tokens.clear()
             self.tree_entry_limit = 100_000
+            self.manifest_codes.clear()
+            self.created_apps.clear()
 
     # -- test set-up ------------------------------------------------------------------
     def add_oauth_app(self, client_id: str, client_secret: str) -> None:
@@ -485,7 +492,10 @@ class GitHubStandIn(StandIn[Recorded]):
                 if auth == "token" and installation != repo.installation_id:
                     raise HTTPError(404, "Not Found")
                 args["repo"] = repo
-            payload = json.loads(body) if body else {}
+            if request.headers.get("content-type", "").startswith(FORM):
+                payload = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
+            else:
+                payload = json.loads(body) if body else {}
             result = handler(request=request, payload=payload, installation=installation, **args)
             if isinstance(result, Response):
                 return result
@@ -557,6 +567,9 @@ class GitHubStandIn(StandIn[Recorded]):
             ("GET", r"/login/oauth/authorize", self._oauth_authorize, "none"),
             ("POST", r"/login/oauth/access_token", self._oauth_token, "none"),
             ("GET", r"/user", self._authenticated_user, "user"),
+            ("POST", r"/settings/apps/new", self._new_app_form, "none"),
+            ("POST", r"/organizations/(?P<org>[^/]+)/settings/apps/new", self._new_app_form, "none"),
+            ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", self._convert, "none"),
             ("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)", self._team, "token"),
             ("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)/members", self._members, "token"),
         ]
@@ -954,6 +967,63 @@ class GitHubStandIn(StandIn[Recorded]):
                 "scope": "",
             }
         )
+
+    def _new_app_form(
+        self, request: Request, payload: Json, org: str | None = None, **_: Any
+    ) -> Response:
+        """github.com's "Create GitHub App" page for a posted `manifest`, with the user
+        accepting the name at once: the App is created when the code is converted, and
+        the browser goes to the manifest's `redirect_url` with `code` and `state`."""
+        try:
+            manifest = json.loads(payload.get("manifest", ""))
+        except ValueError:
+            raise HTTPError(422, "Invalid manifest: not JSON") from None
+        if not isinstance(manifest, dict) or not str(manifest.get("url", "")).startswith("http"):
+            raise HTTPError(422, "Invalid manifest: url is required")
+        back = str(manifest.get("redirect_url") or "")
+        if not back.startswith(("http://", "https://")):
+            raise HTTPError(422, "Invalid manifest: redirect_url is required for this flow")
+        code = secrets.token_hex(20)
+        self.manifest_codes[code] = (manifest, org or self.manifest_owner, time.time() + 3600)
+        answer = {"code": code}
+        if "state" in request.query_params:
+            answer["state"] = request.query_params["state"]
+        return Response(status_code=302, headers={"Location": f"{back}?{urlencode(answer)}"})
+
+    def _convert(self, code: str, **_: Any) -> Json:
+        """`POST /app-manifests/{code}/conversions`: the code works once, for an hour; the
+        stand-in then serves the new App (its id and key sign the JWTs from now on)."""
+        entry = self.manifest_codes.pop(code, None)
+        if entry is None or entry[2] < time.time():
+            raise HTTPError(404, "Not Found")
+        manifest, owner, _expiry = entry
+        private, public = app_key_pair(serialization.PrivateFormat.TraditionalOpenSSL)
+        app_id = next(self._ids)
+        slug = re.sub(r"[^a-z0-9]+", "-", str(manifest.get("name") or "app").lower()).strip("-")
+        client_id, client_secret = f"Iv1.{secrets.token_hex(8)}", secrets.token_hex(20)
+        self.app_id, self.public_key, self.app_slug = app_id, public, slug
+        self.oauth_apps[client_id] = client_secret
+        now = iso()
+        answer = {
+            "id": app_id,
+            "slug": slug,
+            "node_id": f"A_{app_id}",
+            "owner": self._user_json(owner, "Organization" if owner != self.manifest_owner else "User"),
+            "name": manifest.get("name"),
+            "description": manifest.get("description"),
+            "external_url": manifest.get("url"),
+            "html_url": f"{self.url}/apps/{slug}",
+            "created_at": now,
+            "updated_at": now,
+            "permissions": manifest.get("default_permissions") or {},
+            "events": manifest.get("default_events") or [],
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "webhook_secret": secrets.token_hex(20),
+            "pem": private,
+        }
+        self.created_apps.append({**answer, "manifest": manifest})
+        return answer
 
     def _authenticated_user(self, request: Request, **_: Any) -> Json:
         token = request.headers["authorization"].partition(" ")[2]
