@@ -132,7 +132,9 @@ class SetupFlow:
         return HTMLResponse(html, status_code=status, headers=all_headers)
 
     def error(self, request: Request, status: int, message: str) -> Response:
-        return self.render(request, "error.html", {"error": message, "status": status}, status=status)
+        return self.render(
+            request, "error.html", {"error": message, "status": status}, status=status
+        )
 
     # -- the start page --------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -157,21 +159,31 @@ class SetupFlow:
             {"name": "GitHub", "state": github, "on": s.github_enabled},
             {"name": "GitLab", "state": summary["gitlab"], "on": s.gitlab_enabled},
             {"name": "Slack", "state": summary["slack"], "on": s.slack_enabled},
-            {"name": "Admin pages", "state": summary["admin pages"], "on": summary["admin pages"] != "off"},
+            {
+                "name": "Admin pages",
+                "state": summary["admin pages"],
+                "on": summary["admin pages"] != "off",
+            },
             {"name": "Database", "state": summary["database"], "on": True},
         ]
         steps = []
         if not s.github_enabled:
-            steps.append("Register the GitHub App (below), or set CHANGEGATE_GITHUB_APP_ID, "
-                         "CHANGEGATE_GITHUB_PRIVATE_KEY_PATH and CHANGEGATE_GITHUB_WEBHOOK_SECRET.")
+            steps.append(
+                "Register the GitHub App (below), or set CHANGEGATE_GITHUB_APP_ID, "
+                "CHANGEGATE_GITHUB_PRIVATE_KEY_PATH and CHANGEGATE_GITHUB_WEBHOOK_SECRET."
+            )
         elif from_file and app is not None and app.html_url:
             steps.append(f"Install the App on your repositories: {app.html_url}/installations/new")
         if not s.slack_enabled:
-            steps.append("Slack approvals: create a Slack app from the manifest below, then set "
-                         "CHANGEGATE_SLACK_BOT_TOKEN and CHANGEGATE_SLACK_SIGNING_SECRET.")
+            steps.append(
+                "Slack approvals: create a Slack app from the manifest below, then set "
+                "CHANGEGATE_SLACK_BOT_TOKEN and CHANGEGATE_SLACK_SIGNING_SECRET."
+            )
         if summary["admin pages"] == "off":
-            steps.append("Admin pages: set CHANGEGATE_ADMIN_TOKEN (or sign-in with GitHub: "
-                         "CHANGEGATE_ADMIN_GITHUB).")
+            steps.append(
+                "Admin pages: set CHANGEGATE_ADMIN_TOKEN (or sign-in with GitHub: "
+                "CHANGEGATE_ADMIN_GITHUB)."
+            )
         steps.append(f"Edit the policy ({policy['path']}); it reloads without a restart.")
         return {
             "systems": systems,
@@ -194,7 +206,10 @@ class SetupFlow:
             "github_url": manifest.web_url_of(self.settings.github_api_url),
         }
         if self.registered is not None:
-            view["registered"] = {"slug": self.registered.slug, "html_url": self.registered.html_url}
+            view["registered"] = {
+                "slug": self.registered.slug,
+                "html_url": self.registered.html_url,
+            }
         return self.render(request, "start.html", view)
 
     # -- the manifest flow -----------------------------------------------------------
@@ -258,19 +273,25 @@ class SetupFlow:
         csp = SECURITY_HEADERS["Content-Security-Policy"].replace(
             "form-action 'self'", f"form-action 'self' {target.web_url}"
         )
-        return self.render(request, "setup_github.html", view, headers={"Content-Security-Policy": csp})
+        return self.render(
+            request, "setup_github.html", view, headers={"Content-Security-Policy": csp}
+        )
 
     async def callback(self, request: Request) -> Response:
         """GitHub sends the browser back with a code: convert it, keep the App."""
         if not self._open():
             return self.error(request, 404, "Not found: setup is over, the GitHub App exists")
         if not self._holds_token(request):
-            return self.error(request, 403, "Open the setup URL of the start-up log first, in this browser")
+            return self.error(
+                request, 403, "Open the setup URL of the start-up log first, in this browser"
+            )
         q = request.query_params
         with self._lock:
             pending = self._states.pop(q.get("state", ""), None)
         if pending is None or pending.expires < time.time():
-            return self.error(request, 400, "Unknown, used or expired state: register again from the start page")
+            return self.error(
+                request, 400, "Unknown, used or expired state: register again from the start page"
+            )
         code = q.get("code", "")
         if not CODE.fullmatch(code):
             return self.error(request, 400, "GitHub sent no usable code: register again")
@@ -288,7 +309,8 @@ class SetupFlow:
                 log.warning("GitHub refused the manifest code: %s %s", exc.status, exc.data)
                 if exc.status in (404, 422):
                     return self.error(
-                        request, 400,
+                        request,
+                        400,
                         "GitHub did not accept the code (used already, or older than an hour): "
                         "register again from the start page",
                     )

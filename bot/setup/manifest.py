@@ -77,7 +77,9 @@ def target(api_url: str, *, enterprise_url: str = "", organization: str = "") ->
     if ghe:
         parts = urllib.parse.urlsplit(ghe)
         if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
-            raise ManifestError(f"not a GitHub Enterprise URL: {ghe!r} (e.g. https://github.acme.com)")
+            raise ManifestError(
+                f"not a GitHub Enterprise URL: {ghe!r} (e.g. https://github.acme.com)"
+            )
         web = f"{parts.scheme}://{parts.netloc}"
         return GitHubTarget(web, web + "/api/v3", org)
     return GitHubTarget(web_url_of(api_url), api_url.rstrip("/"), org)

@@ -28,11 +28,18 @@ def test_start_page_says_what_is_on_and_what_to_do(fresh: FirstRun) -> None:
     twin = httpx.get(f"{fresh.url}/?format=json").json()
     systems = {s["name"]: s for s in twin["systems"]}
     assert {n: s["on"] for n, s in systems.items()} == {
-        "GitHub": False, "GitLab": False, "Slack": False, "Admin pages": False, "Database": True
+        "GitHub": False,
+        "GitLab": False,
+        "Slack": False,
+        "Admin pages": False,
+        "Database": True,
     }
     assert twin["policy"]["path"].endswith("policy.yml") and twin["policy"]["rules"] == 1
     assert twin["setup"] == {
-        "open": True, "allowed": False, "csrf": "", "github_url": fresh.github.url
+        "open": True,
+        "allowed": False,
+        "csrf": "",
+        "github_url": fresh.github.url,
     }
     assert any("Register the GitHub App" in step for step in twin["next"])
     assert "request_url: http://127.0.0.1" in twin["slack_manifest"]
@@ -62,7 +69,9 @@ def test_register_the_app_then_its_signed_webhook_is_accepted_and_evaluated(
     kept = stored.app_file(fresh.settings)
     assert kept == fresh.tmp_path / stored.FILE_NAME
     data = json.loads(kept.read_text())
-    assert data["app_id"] == str(created["id"]) and data["webhook_secret"] == created["webhook_secret"]
+    assert (
+        data["app_id"] == str(created["id"]) and data["webhook_secret"] == created["webhook_secret"]
+    )
     key = Path(data["key_path"])
     assert key.read_text() == created["pem"]
     for path in (kept, key):
@@ -108,9 +117,16 @@ def test_a_separate_worker_process_picks_up_the_registered_app(
         worker_settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             **run.settings.model_dump(
-                include={"database_url", "policy", "public_url", "github_api_url",
-                         "github_throttle", "poll_interval_seconds", "max_attempts",
-                         "backoff_base_seconds"}
+                include={
+                    "database_url",
+                    "policy",
+                    "public_url",
+                    "github_api_url",
+                    "github_throttle",
+                    "poll_interval_seconds",
+                    "max_attempts",
+                    "backoff_base_seconds",
+                }
             ),
         )
         assert not worker_settings.github_enabled
@@ -136,8 +152,14 @@ def test_a_separate_worker_process_picks_up_the_registered_app(
 def test_environment_settings_win_over_the_kept_app(tmp_path: Path) -> None:
     path = tmp_path / stored.FILE_NAME
     app = stored.StoredApp(
-        app_id="11", slug="cg", html_url="", owner="o", client_id="Iv1.kept",
-        client_secret="kept-secret", webhook_secret="kept-hook", api_url="https://ghe/api/v3",
+        app_id="11",
+        slug="cg",
+        html_url="",
+        owner="o",
+        client_id="Iv1.kept",
+        client_secret="kept-secret",
+        webhook_secret="kept-hook",
+        api_url="https://ghe/api/v3",
         web_url="https://ghe",
     )
     stored.save(path, app, "PEM")
