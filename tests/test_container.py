@@ -73,3 +73,5 @@ def test_wheel_carries_bundled_policy_and_migrations(tmp_path: Path) -> None:
     assert any(n.startswith("bot/alembic/versions/") for n in names)
     assert any(n.startswith("bot/templates/") for n in names)
     assert "bot/static/changegate.css" in names
+    assert "bot/setup/app.yml" in names  # the start page's App manifest
+    assert "bot/setup/templates/start.html" in names
