@@ -48,7 +48,7 @@ def create_app(
     own_engine = engine is None
     engine = engine if engine is not None else store.make_engine(settings.database_url)
     schema = store.ensure_current(engine, settings.database_url, auto_upgrade_fresh_sqlite=True)
-    forges = dict(forges) if forges is not None else build_forges(settings)
+    forges = dict(forges) if forges is not None else build_forges(settings, awaiting_app=True)
     count = settings.worker_count if workers is None else workers
     wiring = wire(settings, engine, holder, forges)
     setup = SetupFlow(settings, holder)  # `/`; registers the GitHub App while there is none

@@ -34,13 +34,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_forges(settings: Settings) -> dict[str, Forge]:
-    """The forges whose settings are complete. An absent module or setting: forge off."""
+def build_forges(settings: Settings, *, awaiting_app: bool = False) -> dict[str, Forge]:
+    """The forges whose settings are complete (or kept by the start page's registration:
+    `bot.setup.stored`). An absent module or setting: forge off; with `awaiting_app`
+    (servers and workers) GitHub is a forge that becomes the App once it is registered."""
     forges: dict[str, Forge] = {}
     from bot.setup import pending, stored
 
-    if not stored.refresh(settings):  # no App yet: it may be registered from the start page
-        forges["github"] = pending.PendingGitHub(settings)
+    if not stored.refresh(settings):
+        if awaiting_app:
+            forges["github"] = pending.PendingGitHub(settings)
     elif settings.github_enabled:
         try:
             from bot.forges.github import GitHubForge
@@ -326,7 +329,7 @@ def run_workers(
     holder = governor.PolicyHolder.from_settings(settings)
     engine = store.make_engine(settings.database_url)
     store.ensure_current(engine, settings.database_url, auto_upgrade_fresh_sqlite=True)
-    forges = dict(forges) if forges is not None else build_forges(settings)
+    forges = dict(forges) if forges is not None else build_forges(settings, awaiting_app=True)
     n = settings.worker_count if count is None else count
     from bot.approvals.service import wire
 
