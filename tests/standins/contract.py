@@ -34,8 +34,11 @@ GITHUB_DESCRIPTION = "generated/api.github.com.json"
 SLACK_DESCRIPTION = Path(__file__).parent / "specs" / "slack_web_openapi_v2.json"
 _GITHUB_URI = "urn:github-openapi"
 
-#: paths a stand-in serves that are not REST API routes (github.com's OAuth web flow)
-GITHUB_NON_API = re.compile(r"/login/oauth/.*")
+#: paths a stand-in serves that are not REST API routes: github.com's OAuth web flow, its
+#: new-app form (the App manifest flow) and the favicon a browser asks any site for
+GITHUB_NON_API = re.compile(
+    r"/login/oauth/.*|(/organizations/[^/]+)?/settings/apps/new|/favicon\.ico"
+)
 
 NO_SUCH_ROUTE = "no such route in GitHub's REST API"
 
