@@ -48,7 +48,7 @@ from bot.change import (
 )
 from bot.forges import Delivery, Work
 from bot.forges.cache import LRU
-from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees
+from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees, list_tree
 from bot.policy.approvers import Directory
 
 log = logging.getLogger(__name__)
@@ -790,6 +790,7 @@ class GitHubView(FileView):
         self._by_path: dict[str, _File] = {}
         self._renamed_from: set[str] = set()
         self._lookups: dict[str, int] = {}  # commit -> path lookups without a tree
+        self._tree_unlisted: str | None = None  # a tree a rule needed could not be read whole
 
     # -- listing ------------------------------------------------------------------------
     def _list(self) -> _Listing:
@@ -863,7 +864,7 @@ class GitHubView(FileView):
         return _Listing(files, True, merge_base)
 
     def unlisted(self) -> str | None:
-        return self._list().unlisted
+        return self._list().unlisted or self._tree_unlisted
 
     def shown_base(self) -> str | None:
         return self.merge_base if self.change.base is not None else None
@@ -950,13 +951,17 @@ class GitHubView(FileView):
         if hit and tree is not None:
             return tree
         found = self.repo.get_git_tree(commit, recursive=True)
-        if found.truncated:
-            log.warning(
-                "%s@%s: tree truncated by GitHub; some paths are missing",
-                self.change.repo,
-                commit[:12],
-            )
         tree = {e.path: e.sha for e in found.tree if e.type == "blob"}
+        if found.truncated:  # GitHub cut the listing: read it tree by tree
+            try:
+                tree = list_tree(_GitHubTrees(self.repo), commit, self.forge.listing_budget())
+            except ListingIncomplete as exc:
+                log.warning("%s@%s: tree not listed whole: %s", self.change.repo, commit[:12], exc)
+                self._tree_unlisted = (
+                    f"GitHub cut the file tree of {commit[:12]} short, and changegate could "
+                    f"not read it tree by tree: {exc}"
+                )
+                return tree
         TREES.put(key, tree)
         return tree
 

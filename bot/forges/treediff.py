@@ -53,11 +53,11 @@ class Budget:
         """Account for requests about to be made; raise when over the budget."""
         if self.used + requests > self.max_requests:
             raise ListingIncomplete(
-                f"comparing the trees needs more than {self.max_requests} API requests"
+                f"reading the git trees needs more than {self.max_requests} API requests"
             )
         if time.monotonic() > self._deadline:
             raise ListingIncomplete(
-                f"comparing the trees took longer than {self.max_seconds:.0f} s"
+                f"reading the git trees took longer than {self.max_seconds:.0f} s"
             )
         self.used += requests
 

@@ -8,7 +8,7 @@ from typing import Any
 from test_github import deliver, open_pull
 
 from bot.change import Decision, FileStatus
-from bot.forges.github import GitHubForge
+from bot.forges.github import GitHubForge, clear_caches
 from bot.forges.treediff import Budget
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import load_policy_text
@@ -121,3 +121,27 @@ def test_a_change_not_listed_within_the_budget_fails_and_says_why(
     [finding] = [f for f in verdict.findings if f.rule == "changegate"]
     assert (finding.kind, finding.path, str(finding.action)) == ("incomplete-change", "", "block")
     assert len(github.calls("GET", r"/git/trees/")) <= 5
+
+
+def test_a_truncated_head_tree_is_read_tree_by_tree_or_the_change_fails(
+    forge, github, make_repo, app_key
+):
+    repo = make_repo(files={"README.md": "# app\n", **padding(1500, dirs=3)})
+    github.tree_entry_limit = 1000  # the recursive listing of head comes back `truncated`
+    view = pull_view(forge, github, repo, {"zz/k8s/app.yaml": LATEST})
+
+    assert len(view.head_paths()) == 1502
+    assert view.unlisted() is None
+
+    tight = GitHubForge(
+        forge.app_id,
+        app_key[0],
+        github.url,
+        throttle=False,
+        listing_budget=lambda: Budget(max_requests=2),
+    )
+    clear_caches()  # no tree read whole before
+    tight_view = tight.view(view.change)
+    assert len(tight_view.head_paths()) < 1502  # what GitHub gave: not all
+    reason = tight_view.unlisted()
+    assert reason is not None and "could not read it tree by tree" in reason
