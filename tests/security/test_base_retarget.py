@@ -5,8 +5,9 @@ file nobody saw, and the check stayed `success`."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from e2e.conftest import REPO, Harness, manifest, wait_for
+from e2e.conftest import PROJECT, REPO, Harness, manifest, wait_for
 
 from standins.gitrepo import GitRepo
 
@@ -72,3 +73,30 @@ def test_retargeting_supersedes_the_slack_request_for_the_old_diff(
     newest_conclusion(harness, head, "action_required")
     harness.click(second, "U0ALICE")
     newest_conclusion(harness, head, "success")
+
+
+def test_retargeting_a_merge_request_voids_its_approvals(harness: Harness, tmp_path: Path) -> None:
+    git = GitRepo(tmp_path / "gl.git")
+    git.commit("main", {"deploy/production/app.yaml": manifest()}, "initial")
+    git.commit("innocuous", {"deploy/production/backdoor.yaml": manifest(replicas=9)}, "hidden")
+    head = git.commit("sneaky", {"deploy/production/app.yaml": manifest(replicas=4)}, "scale")
+    gitlab = harness.gitlab
+    gitlab.add_project(PROJECT, git)
+    mr = gitlab.open_mr(PROJECT, "sneaky", "innocuous", author="bob")
+    harness.send_gitlab("Merge Request Hook", gitlab.merge_request_payload(PROJECT, mr.iid))
+    wait_for(lambda: gitlab_state(harness, head, "failed"), what="approval required")
+
+    gitlab.approve(PROJECT, mr.iid, "alice")
+    harness.send_gitlab(
+        "Merge Request Hook", gitlab.merge_request_payload(PROJECT, mr.iid, "approved")
+    )
+    wait_for(lambda: gitlab_state(harness, head, "success"), what="approved")
+
+    harness.send_gitlab("Merge Request Hook", gitlab.retarget_mr(PROJECT, mr.iid, "main"))
+    wait_for(lambda: gitlab_state(harness, head, "failed"), what="the approval voided")
+
+
+def gitlab_state(harness: Harness, head: str, state: str) -> bool:
+    harness.settled()
+    found = harness.gitlab.statuses_for(PROJECT, head, name="changegate")
+    return bool(found) and found[-1].state == state

@@ -278,6 +278,18 @@ class GitLabStandIn(StandIn[Recorded]):
                 setattr(mr, key, value)
             return mr
 
+    def retarget_mr(self, path: str, iid: int, target_branch: str) -> dict[str, Any]:
+        """Change an MR's target branch, as its author can; GitLab computes a new diff
+        version. Returns the `update` hook payload, with `changes.target_branch`."""
+        with self._lock:
+            project = self.project(path)
+            mr = project.mrs[iid]
+            previous, mr.target_branch = mr.target_branch, target_branch
+            self._sync_versions(project, mr)
+        payload = self.merge_request_payload(path, iid, "update")
+        payload["changes"] = {"target_branch": {"previous": previous, "current": target_branch}}
+        return payload
+
     def approve(self, path: str, iid: int, username: str) -> None:
         """A user approves: GitLab records approved_by and a system note."""
         with self._lock:
@@ -930,14 +942,15 @@ class GitLabStandIn(StandIn[Recorded]):
         return sha
 
     def _sync_versions(self, project: Project, mr: MergeRequest) -> None:
-        """A new MR diff version whenever the source branch moved (GitLab does it on push)."""
+        """A new MR diff version whenever the source branch moved (GitLab does it on push)
+        or the merge base did (a new target branch)."""
         if mr.state != "opened":
             return
         head = self._head(project, mr)
-        if mr.versions and mr.versions[-1].head == head:
-            return
         target = project.git.branch_sha(mr.target_branch) or head
         base = project.git.merge_base(target, head) or target
+        if mr.versions and mr.versions[-1].head == head and mr.versions[-1].base == base:
+            return
         mr.versions.append(Version(next(self._ids), head, base, target, time.time()))
 
     def _add_note(self, mr: MergeRequest, body: str, author: str, *, system: bool) -> Note:
