@@ -202,10 +202,16 @@ def cmd_policy(args: argparse.Namespace) -> int:
         return EXIT_PASS
     if args.policy_command == "simulate":
         return _simulate(args)
-    policy = load_policy_file(_existing(args.file))
+    from bot.policy.validate import validate_file
+
+    policy, warnings = validate_file(_existing(args.file))
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     print(
         f"{args.file}: ok ({len(policy.rules)} rules, {len(policy.groups)} groups, "
-        f"{len(policy.environments)} environments)"
+        f"{len(policy.environments)} environments"
+        + (f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else "")
+        + ")"
     )
     return EXIT_PASS
 
@@ -329,6 +335,8 @@ def _since(value: str | None) -> dt.datetime | None:
 
 def _existing(path: str) -> Path:
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path}: is a directory, not a file")
     if not p.is_file():
         raise UsageError(f"{path}: no such file")
     return p

@@ -518,9 +518,13 @@ def _count(
         return Outcome(
             True, f"Approved ({granted}/{request.min_approvals}).", request, True, counted.granted
         )
+    mine = f"{actor[1]} ({actor[0]})" if actor else None
+    why_not = next((why for who, why in counted.ignored if who == mine), None)
     return Outcome(
         True,
-        f"Your approval is recorded ({granted}/{request.min_approvals}).",
+        f"Your approval is recorded but does not count: {why_not}."
+        if why_not
+        else f"Your approval is recorded ({granted}/{request.min_approvals}).",
         request,
         False,
         counted.granted,

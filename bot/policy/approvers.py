@@ -85,6 +85,51 @@ def is_member(
     return False
 
 
+def is_linked(
+    policy: Policy, system: str, user: str, directory: Directory = EMPTY_DIRECTORY
+) -> bool:
+    """True when `people:` (or, if allowed, an e-mail) says which human this identity is."""
+    return _person(policy, system, user, directory) is not None
+
+
+def unlinked_alias(
+    policy: Policy,
+    group: Group,
+    actor: tuple[str, str],
+    excluded: Iterable[tuple[str, str]],
+    directory: Directory = EMPTY_DIRECTORY,
+) -> tuple[str, str] | None:
+    """The excluded identity (an author, an initiator) that `actor` may be under another
+    name, else None.
+
+    A group that lists GitHub `alice` and Slack `U0ALICE` without a `people:` entry cannot
+    tell whether they are one human: when someone excluded is in the group unlinked, an
+    approval from an unlinked identity on another system does not count."""
+    system, user = actor
+    if is_linked(policy, system, user, directory):
+        return None
+    for other in excluded:
+        other_system, other_user = other
+        if (
+            other_system != system
+            and other_system in SYSTEMS
+            and other_user
+            and not is_linked(policy, other_system, other_user, directory)
+            and is_member(policy, group, other_system, other_user, directory)
+        ):
+            return other
+    return None
+
+
+def unlinked_reason(alias: tuple[str, str], group_name: str) -> str:
+    """Why an approval from a possible alias of the author did not count."""
+    system, user = alias
+    return (
+        f"not linked to a person in `people:`, and {user} ({system}), who made this change, "
+        f"is in {group_name} unlinked too: they may be one person (link them under `people:`)"
+    )
+
+
 @dataclass(frozen=True)
 class Tally:
     granted: tuple[str, ...]  # display names of the people who counted
@@ -106,11 +151,11 @@ def tally(
     `authors` (everyone else who set the change in motion: a deploy's initiators). With
     `since` (the change was retargeted), only approvals given after it count."""
     group = policy.groups[group_name]
-    excluded = {
-        person_key(policy, system, user, directory)
-        for system, user in ([author] if author else []) + list(authors)
+    excluded_identities = [
+        (system, user) for system, user in ([author] if author else []) + list(authors)
         if system and user
-    }
+    ]  # fmt: skip
+    excluded = {person_key(policy, *who, directory) for who in excluded_identities}
     counted: dict[str, str] = {}
     ignored: list[tuple[str, str]] = []
     for approval in approvals:
@@ -124,6 +169,10 @@ def tally(
             ignored.append((who, "the author cannot approve their own change"))
         elif not is_member(policy, group, approval.system, approval.user, directory):
             ignored.append((who, f"not a member of {group_name}"))
+        elif alias := unlinked_alias(
+            policy, group, (approval.system, approval.user), excluded_identities, directory
+        ):
+            ignored.append((who, unlinked_reason(alias, group_name)))
         else:
             counted.setdefault(key, who)
     return Tally(granted=tuple(counted.values()), ignored=tuple(ignored))

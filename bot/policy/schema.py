@@ -8,11 +8,14 @@ error is mapped back to the composed YAML node it came from, so a user sees exac
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pathspec
 import yaml
@@ -366,18 +369,69 @@ class _Locator:
         node, key_node = self.find(loc)
         where = ".".join(str(p) for p in loc if not _is_union_tag(p))
         if kind == "extra_forbidden":
-            return self.at(key_node or node, f"unknown key {loc[-1]!r} in {_parent(where)}")
+            hint = did_you_mean(str(loc[-1]), _keys_at(loc[:-1]))
+            return self.at(key_node or node, f"unknown key {loc[-1]!r} in {_parent(where)}{hint}")
         if kind == "missing":
             return self.at(node, f"missing key {loc[-1]!r} in {_parent(where)}")
         if kind == "union_tag_invalid":
             kind_node = yamldoc.get(node, "kind") or node
             expected = ", ".join(r.kind_name() for r in RULE_KINDS)
             found = yamldoc.scalar(kind_node)
-            return self.at(kind_node, f"unknown rule kind {found!r} (one of: {expected})")
+            hint = did_you_mean(found or "", [r.kind_name() for r in RULE_KINDS])
+            return self.at(kind_node, f"unknown rule kind {found!r}{hint} (one of: {expected})")
         if kind == "union_tag_not_found":
             return self.at(node, "a rule needs a `kind`")
         message = str(err["msg"]).removeprefix("Value error, ")
         return self.at(node, f"{where}: {message}" if where else message)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'options'?` for a near miss (difflib), else nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the policy model allows at `loc` (a pydantic error location)."""
+    current: Any = Policy
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) is list and isinstance(part, int):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict and isinstance(part, str):
+            current = get_args(current)[1]
+        elif get_origin(current) in (Union, UnionType):
+            members = [m for m in get_args(current) if _is_rule_kind(m, part)]
+            if not members:
+                return []
+            current = members[0]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`Annotated[X, ...]` and `X | None` are X."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType) and type(None) in get_args(annotation):
+            rest = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007
+        else:
+            return annotation
+
+
+def _is_rule_kind(member: Any, tag: Any) -> bool:
+    return isinstance(member, type) and issubclass(member, RuleBase) and member.kind_name() == tag
 
 
 def _is_union_tag(part: Any) -> bool:
