@@ -66,7 +66,9 @@ class SetupFlow:
     def __init__(self, settings: Any, policy: Any = None) -> None:
         self.settings = settings
         self.policy = policy
-        self.token: str | None = None if settings.github_enabled else secrets.token_urlsafe(24)
+        # only on a clean slate: a half-configured GitHub (say, a webhook secret from the
+        # environment, which would win over the new App's) is finished by hand
+        self.token: str | None = None if partly_configured(settings) else secrets.token_urlsafe(24)
         self.registered: stored.StoredApp | None = None
         self._states: dict[str, _Pending] = {}
         self._lock = threading.Lock()
@@ -167,7 +169,13 @@ class SetupFlow:
             {"name": "Database", "state": summary["database"], "on": True},
         ]
         steps = []
-        if not s.github_enabled:
+        if not s.github_enabled and partly_configured(s):
+            steps.append(
+                "GitHub is partly configured: set all of CHANGEGATE_GITHUB_APP_ID, "
+                "CHANGEGATE_GITHUB_PRIVATE_KEY_PATH and CHANGEGATE_GITHUB_WEBHOOK_SECRET, "
+                "or none of them to register the App from this page."
+            )
+        elif not s.github_enabled:
             steps.append(
                 "Register the GitHub App (below), or set CHANGEGATE_GITHUB_APP_ID, "
                 "CHANGEGATE_GITHUB_PRIVATE_KEY_PATH and CHANGEGATE_GITHUB_WEBHOOK_SECRET."
@@ -338,6 +346,13 @@ class SetupFlow:
             "key_path": app.key_path,
         }
         return self.render(request, "setup_done.html", view)
+
+
+def partly_configured(settings: Any) -> bool:
+    """Any of the App's own settings is set (the environment, or a kept App)."""
+    return bool(
+        settings.github_app_id or settings.github_private_key_path or settings.github_webhook_secret
+    )
 
 
 def convert(api_url: str, code: str) -> dict[str, Any]:

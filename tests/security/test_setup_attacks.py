@@ -119,3 +119,16 @@ def test_setup_when_github_is_configured_from_the_environment(
         assert run.server.app.state.setup.setup_url is None
         assert httpx.get(f"{run.url}/setup?token=x").status_code == 404
         assert 'id="register' not in httpx.get(f"{run.url}/").text
+
+
+def test_registration_under_a_webhook_secret_from_the_environment(
+    tmp_path: Path, github: GitHubStandIn
+) -> None:
+    """A half-configured GitHub: the environment's webhook secret would win over the new
+    App's, so every one of its webhooks would be refused. No setup is offered."""
+    for run in first_run(tmp_path, github, github_webhook_secret="env-secret", workers=0):
+        assert run.server.app.state.setup.setup_url is None
+        assert httpx.get(f"{run.url}/setup?token=x").status_code == 404
+        twin = httpx.get(f"{run.url}/?format=json").json()
+        assert twin["setup"]["open"] is False
+        assert any("partly configured" in step for step in twin["next"])
