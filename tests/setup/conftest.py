@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pages.test_browser import browser  # noqa: F401 - the page tests' Chromium fixture
 
 from bot.forges.github import clear_caches
 

@@ -8,13 +8,13 @@ import html
 import re
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
+from e2e.conftest import wait_for
 from starlette.applications import Starlette
 
 from bot.app import create_app
@@ -44,18 +44,6 @@ spec:
           image: {image}
 """
 
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -77,7 +65,7 @@ class Served:
 
     def __enter__(self) -> Served:
         self.thread.start()
-        wait_for(lambda: self.server.started or None, "uvicorn to start", 10)
+        wait_for(lambda: self.server.started or None, 10, "uvicorn to start")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -183,7 +171,7 @@ class FirstRun:
             runs = [r for r in self.github.runs_for(REPO, head) if r.status == "completed"]
             return runs[-1] if runs else None
 
-        return wait_for(probe, f"a completed check run on {head[:7]}")
+        return wait_for(probe, what=f"a completed check run on {head[:7]}")
 
 
 def standin() -> GitHubStandIn:

@@ -7,12 +7,10 @@ to refresh the README's screenshots (see tests/pages/test_browser.py for the set
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-from pages.test_browser import CHROMIUM, CHROMIUM_ARGS, MAX_SCREENSHOT_BYTES, browser_missing
+from pages.test_browser import MAX_SCREENSHOT_BYTES
 
 from bot.app import create_app
 
@@ -22,20 +20,8 @@ from standins.github import GitHubStandIn
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    why = browser_missing()
-    if why is not None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"browser tests cannot run under CI: {why}")
-        pytest.skip(why)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+# the module-scoped `browser` fixture (Debian's Chromium) comes from tests/pages, through
+# this package's conftest
 
 
 def shot(page: Page, name: str, tmp_path: Path) -> None:
