@@ -448,6 +448,8 @@ def save_evaluation(
         entry["ignored"] = [{"who": who, "why": why} for who, why in status.ignored]
     if change is not None:
         data["change"] = {"title": change.title, "author": change.author, "url": change.url}
+        if change.basis is not None:  # the base the verdict judged: approvals bind to it
+            data["change"]["basis"] = change.basis
     if note:
         data["note"] = note
     with engine.begin() as conn:

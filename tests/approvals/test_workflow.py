@@ -3,6 +3,7 @@ reminders, break-glass, and approvals feeding `evaluate()`."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 
@@ -29,12 +30,18 @@ SRE_LEADS = Directory({"S0SRELEADS": frozenset({"U0CAROL", "U0DAVE"})})
 
 
 def open_change(
-    session: Session, sha: str = SHA1, *, min_approvals: int = 1, now: dt.datetime = T0
+    session: Session,
+    sha: str = SHA1,
+    *,
+    min_approvals: int = 1,
+    now: dt.datetime = T0,
+    basis: str = "",
 ) -> workflow.Opened:
     return workflow.open_request(
         session,
         subject=SUBJECT,
         sha=sha,
+        basis=basis,
         group="senior",
         rules=["prod-only"],
         min_approvals=min_approvals,
@@ -71,6 +78,39 @@ def test_new_head_supersedes_and_a_click_on_the_old_request_is_refused(
     assert "out of date" in outcome.message and "2222222" in outcome.message
     assert workflow.approvals_for(session, SUBJECT, SHA1) == []
     assert new.request.state == RequestState.PENDING
+
+
+def test_a_new_base_supersedes_the_request_for_the_old_diff(
+    session: Session, policy: Policy
+) -> None:
+    old = open_change(session, basis="innocuous@" + SHA2, min_approvals=2).request
+    workflow.record_decision(session, policy, old.id, SHA1, ("slack", "U0ALICE"), "approve", now=T0)
+    retargeted = open_change(
+        session, basis="main@" + SHA2, min_approvals=2, now=T0 + dt.timedelta(minutes=10)
+    )
+
+    assert retargeted.created and retargeted.request.id != old.id  # a new message, same head
+    assert [r.id for r in retargeted.superseded] == [old.id]
+    assert old.state == RequestState.SUPERSEDED
+    assert "now targets main" in (old.state_reason or "")
+    outcome = workflow.record_decision(
+        session, policy, old.id, SHA1, ("slack", "U0CAROL"), "approve", now=T0
+    )
+    assert not outcome.accepted  # a click on the old diff's message
+    # the approval given on the old diff does not count for the head shown on the new base
+    view = MemoryView(
+        head={"deploy/production/app.yaml": "replicas: 4\n"},
+        base={"deploy/production/app.yaml": "replicas: 3\n"},
+        author="bob",
+        forge="github",
+    )
+    given = workflow.approvals_for(session, SUBJECT, SHA1)
+    assert [a.user for a in given] == ["U0ALICE"]  # given on SHA1, before the base changed
+    since = T0 + dt.timedelta(minutes=10)
+    view.change = dataclasses.replace(view.change, head=SHA1, basis_since=since)
+    verdict = evaluate(policy, view, given, directory=SRE_LEADS)
+    assert verdict.decision is Decision.APPROVAL_REQUIRED
+    assert verdict.approvals[0].ignored[0][1] == "given before the change's base changed"
 
 
 @pytest.mark.parametrize(
