@@ -1,7 +1,9 @@
 """`changegate …`: check, scan, policy, serve, worker, db, inbox.
 
-Exit codes (SPEC.md): 0 pass; 1 fail or approval_required; 2 a usage, policy or
-configuration error, with a message that names the file and line.
+Exit codes (SPEC.md, README "Exit codes"): 0 pass; 1 fail or approval_required (for
+`audit verify`: the chain is broken); 2 a usage, policy, configuration or environment error
+(a missing or unreachable database, a reversed range), one line naming the cause and the
+remedy; 3 an unexpected error, one line (the traceback with CHANGEGATE_DEBUG=1).
 """
 
 from __future__ import annotations
@@ -9,29 +11,58 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import gc
 import json
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bot.change import Decision, FileView, Verdict
 from bot.policy.schema import Policy, PolicyError, load_policy_file, load_policy_text
 
-EXIT_PASS, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_PASS, EXIT_FINDINGS, EXIT_ERROR, EXIT_CRASH = 0, 1, 2, 3
 
 
 class UsageError(Exception):
     """A problem with what the user asked for; printed as `changegate: …`, exit 2."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default in its help, unless there is none or the help says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS)
+            and "default" not in text
+        ):
+            text = f"{text} (default: %(default)s)" if text else "default: %(default)s"
+        return text
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("changegate")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="changegate",
         description="Change governance: check changes against policy, gate merges and deploys.",
+        formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"changegate {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _subparser_formatting(sub)
     formats = ["text", "json", "sarif"]
 
     check = sub.add_parser("check", help="check a git range against the policy")
@@ -44,17 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     desc = check.add_mutually_exclusive_group()
     desc.add_argument("--description", help="the change's description (PR/MR body)")
     desc.add_argument("--description-file", help="read the description from a file")
-    check.add_argument("--format", choices=formats, default="text")
+    check.add_argument("--format", choices=formats, default="text", help="output format")
 
     scan = sub.add_parser("scan", help="check files' contents (no change rules)")
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument(
         "--policy", help="policy file (default: ./.changegate.yml, else the bundled policy)"
     )
-    scan.add_argument("--format", choices=formats, default="text")
+    scan.add_argument("--format", choices=formats, default="text", help="output format")
 
-    policy = sub.add_parser("policy", help="validate a policy or print its JSON Schema")
+    policy = sub.add_parser(
+        "policy", help="validate a policy, print its JSON Schema, or simulate a candidate"
+    )
     policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    _subparser_formatting(policy_sub)
     validate = policy_sub.add_parser("validate", help="validate a policy file")
     validate.add_argument("file")
     policy_sub.add_parser("schema", help="print the policy file's JSON Schema")
@@ -65,23 +99,29 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--since", default="7d", help="a duration (7d) or an ISO date")
 
     serve = sub.add_parser("serve", help="run the webhook server (and in-process workers)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
 
     sub.add_parser("worker", help="run workers without the HTTP server")
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    _subparser_formatting(db_sub)
     db_sub.add_parser("upgrade", help="migrate the database to the current schema")
 
     audit = sub.add_parser("audit", help="the append-only audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    _subparser_formatting(audit_sub)
     audit_sub.add_parser(
         "verify", help="check the hash chain: exit 1 if a row was edited or deleted"
     )
     export = audit_sub.add_parser("export", help="print audit rows as evidence")
-    export.add_argument("--since", help="a duration (7d, 12h) or an ISO date (2026-01-31)")
-    export.add_argument("--format", choices=["csv", "json"], default="json")
+    export.add_argument(
+        "--since",
+        default="30d",
+        help="a duration (7d, 12h), an ISO date (2026-01-31), or `all`",
+    )
+    export.add_argument("--format", choices=["csv", "json"], default="json", help="output format")
 
     slack = sub.add_parser("slack", help="Slack app set-up")
     slack_sub = slack.add_subparsers(dest="slack_command", required=True, metavar="ACTION")
@@ -92,9 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     inbox = sub.add_parser("inbox", help="the durable delivery inbox")
     inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
+    _subparser_formatting(inbox_sub)
     requeue = inbox_sub.add_parser("requeue", help="re-queue dead-lettered deliveries")
     requeue.add_argument("delivery_id", nargs="?", help="one delivery (default: all dead ones)")
     return parser
+
+
+def _subparser_formatting(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Every subcommand's help shows defaults: `add_parser` builds with this formatter."""
+    group._parser_class = functools.partial(  # type: ignore[assignment]
+        argparse.ArgumentParser, formatter_class=_HelpFormatter
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +156,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"changegate: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not 121
+        environment = _environment_error(exc)
+        if environment is not None:
+            print(f"changegate: {environment}", file=sys.stderr)
+            return EXIT_ERROR
+        if os.environ.get("CHANGEGATE_DEBUG") == "1":
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(
+            f"changegate: unexpected error: {type(exc).__name__}: {first} "
+            "(CHANGEGATE_DEBUG=1 prints the traceback; please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_CRASH
+
+
+def _environment_error(exc: Exception) -> str | None:
+    """The one-line message of a configuration or environment error (exit 2), else None.
+    Looks only at modules already imported: `check` and `scan` never load the database."""
+    store = sys.modules.get("bot.store")
+    if store is not None and isinstance(exc, store.DatabaseUnavailable | store.SchemaError):
+        return str(exc)
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        cause = getattr(exc, "orig", None) or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        return (
+            f"database error ({first}): check CHANGEGATE_DATABASE_URL and that the "
+            "database server runs"
+        )
+    return None
 
 
 # -- check / scan ----------------------------------------------------------------------
@@ -136,6 +215,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                 policy = load_policy_text(base_copy.decode("utf-8", "replace"), name)
             else:
                 policy = load_policy_file(bundled_policy_path())
+        if view.change.base == view.change.head and args.format == "text":
+            print(
+                f"changegate: pass: nothing to check ({args.base} and {args.head} are one commit)"
+            )
+            return EXIT_PASS
         with without_cycle_collection():
             verdict = evaluate(policy, view)
     finally:
@@ -218,16 +302,16 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from bot import simulate
-    from bot.store import make_engine
+    from bot.store import open_existing
     from bot.worker import build_forges
 
     candidate = load_policy_file(_existing(args.candidate))
     settings = _settings()
     since = _since(args.since)
-    assert since is not None
-    replays = simulate.simulate(
-        make_engine(settings.database_url), build_forges(settings), candidate, since
-    )
+    if since is None:
+        raise UsageError("policy simulate --since: give a duration (7d) or an ISO date")
+    engine = open_existing(settings.database_url)
+    replays = simulate.simulate(engine, build_forges(settings), candidate, since)
     print(simulate.render(replays))
     return EXIT_PASS
 
@@ -246,25 +330,34 @@ def _settings():  # noqa: ANN202 - imported lazily
         raise UsageError(f"bad settings: {exc}") from None
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.app import serve
-    from bot.store import SchemaError
+@contextlib.contextmanager
+def _reaching(url: str) -> Iterator[None]:
+    """A driver error while connecting becomes the one-line `DatabaseUnavailable`."""
+    import sqlalchemy.exc
+
+    from bot.store import unreachable
 
     try:
-        serve(_settings(), args.host, args.port)
-    except SchemaError as exc:
-        raise UsageError(str(exc)) from None
+        yield
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        raise unreachable(url, exc) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import serve
+
+    settings = _settings()
+    with _reaching(settings.database_url):
+        serve(settings, args.host, args.port)
     return EXIT_PASS
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from bot.store import SchemaError
     from bot.worker import run_workers
 
-    try:
-        run_workers(_settings())
-    except SchemaError as exc:
-        raise UsageError(str(exc)) from None
+    settings = _settings()
+    with _reaching(settings.database_url):
+        run_workers(settings)
     return EXIT_PASS
 
 
@@ -278,20 +371,21 @@ def cmd_slack(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from bot.store import upgrade
+    from bot.store import display_url, upgrade
 
     settings = _settings()
-    upgrade(settings.database_url)
-    print(f"database at {settings.database_url} is up to date")
+    with _reaching(settings.database_url):
+        upgrade(settings.database_url)
+    print(f"database at {display_url(settings.database_url)} is up to date")
     return EXIT_PASS
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
     from bot.inbox import requeue_dead
-    from bot.store import make_engine
+    from bot.store import open_existing
 
     settings = _settings()
-    count = requeue_dead(make_engine(settings.database_url), args.delivery_id)
+    count = requeue_dead(open_existing(settings.database_url), args.delivery_id)
     print(f"re-queued {count} dead deliver{'y' if count == 1 else 'ies'}")
     return EXIT_PASS
 
@@ -300,9 +394,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from sqlmodel import Session
 
     from bot import audit
-    from bot.store import make_engine
+    from bot.store import open_existing
 
-    engine = make_engine(_settings().database_url)
+    engine = open_existing(_settings().database_url)
     with Session(engine) as session:
         if args.audit_command == "verify":
             problems = audit.verify(session)
@@ -320,7 +414,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def _since(value: str | None) -> dt.datetime | None:
     from bot.policy.schema import parse_duration
 
-    if not value:
+    if not value or value == "all":
         return None
     try:
         return dt.datetime.now(dt.UTC) - parse_duration(value)

@@ -291,6 +291,88 @@ def ping(engine: Engine) -> None:
         conn.execute(sa.text("SELECT 1"))
 
 
+class DatabaseUnavailable(Exception):
+    """The database is missing or unreachable: a configuration or environment problem the
+    CLI reports in one line (exit 2), not a crash."""
+
+
+def display_url(url: str) -> str:
+    """The database URL as an operator may see it in an error: password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given, minus nothing
+        return url
+
+
+def unreachable(url: str, exc: BaseException) -> DatabaseUnavailable:
+    """A one-line `DatabaseUnavailable` for a driver error met while connecting."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return DatabaseUnavailable(
+        f"cannot reach the database at {display_url(url)} ({first}): start it, or point "
+        "CHANGEGATE_DATABASE_URL at one that runs"
+    )
+
+
+def open_existing(url: str) -> Engine:
+    """An engine on a database that exists, answers and is at the current schema.
+
+    For commands that only read or repair rows (audit verify/export, inbox requeue, policy
+    simulate): unlike `make_engine` plus `ensure_current`, it never creates a SQLite file
+    or migrates one, so running such a command in the wrong directory leaves nothing behind.
+    """
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:":
+            raise DatabaseUnavailable(
+                f"{display_url(url)} is an in-memory database with nothing in it: point "
+                "CHANGEGATE_DATABASE_URL at the server's database"
+            )
+        if not database.startswith("file:") and not Path(database).is_file():
+            raise DatabaseUnavailable(
+                f"no database at {Path(database).resolve()}: run this where the server runs, "
+                "or point CHANGEGATE_DATABASE_URL at its database"
+            )
+        # Read-only first: the engine's connections switch a file to WAL, which writes.
+        probe = sa.create_engine(
+            "sqlite://",
+            creator=lambda: (
+                sqlite3.connect(
+                    f"{Path(database).resolve().as_uri()}?mode=ro",
+                    uri=True,
+                    check_same_thread=False,
+                )
+                if not database.startswith("file:")
+                else sqlite3.connect(database, uri=True)
+            ),
+        )
+        try:
+            _check_schema(url, probe)
+        finally:
+            probe.dispose()
+        return make_engine(url)
+    engine = make_engine(url)
+    try:
+        _check_schema(url, engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _check_schema(url: str, engine: Engine) -> None:
+    try:
+        current = current_revision(engine)
+    except sa.exc.DatabaseError as exc:
+        raise unreachable(url, exc) from None
+    if current != head_revision():
+        raise SchemaError(
+            f"database at {display_url(url)} has schema {current or 'nothing (empty)'}, "
+            f"this version needs {head_revision()}: run `changegate db upgrade`"
+        )
+
+
 # -- schema version --------------------------------------------------------------------
 
 
@@ -330,10 +412,16 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    """The schema revision stamped in `alembic_version`, or None. Read directly: asking
+    Alembic's MigrationContext logs its "Context impl" lines, which then appeared twice in
+    the start-up log of a new database (once here, once for the upgrade)."""
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise SchemaError(f"alembic_version holds several heads: {', '.join(sorted(rows))}")
+    return rows[0] if rows else None
 
 
 def is_empty(engine: Engine) -> bool:

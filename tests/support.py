@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -99,3 +100,30 @@ class WorkTreeRepo:
         self.git("add", "-A")
         self.git("commit", "-q", "--allow-empty", "-m", message)
         return self.git("rev-parse", "HEAD")
+
+
+def run_cli(
+    *argv: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`changegate …` as a user runs it: a new process of this checkout's `bot`, in `cwd`,
+    with no CHANGEGATE_* setting but those in `env`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEGATE_")}
+    base["PYTHONPATH"] = str(REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *argv],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -74,6 +74,13 @@ class GitView(FileView):
             )
         )
         self.merge_base = self._merge_base(base_sha, head_sha)
+        if self.merge_base == head_sha and base_sha != head_sha:
+            # Replacing the base by the merge-base would leave nothing to judge and report
+            # a silent pass for what is almost always `--base` and `--head` swapped.
+            raise GitError(
+                f"--base {base} is a descendant of --head {head}: the range is reversed, "
+                "nothing lies between them (swap --base and --head)"
+            )
         self._lock = threading.Lock()
         self._catfile: subprocess.Popen[bytes] | None = None
         self._blobs: dict[tuple[str, str], bytes | None] = {}

@@ -284,3 +284,26 @@ def test_console_script_runs(repo: GitRepo) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "changegate: pass" in proc.stdout
+
+
+def test_reversed_range_is_an_error_not_a_pass(
+    repo: GitRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15.2: `--base HEAD --head HEAD~1` used to say `pass (no findings)`."""
+    repo.commit({"db/migrate/001.sql": "drop table flags;"})
+    code, out, err = run(
+        capsys, "check", "--repo", str(repo.path), "--base", "HEAD", "--head", "HEAD~1"
+    )
+    assert (code, out) == (2, "")
+    assert "--base HEAD is a descendant of --head HEAD~1" in err
+    assert "swap --base and --head" in err
+
+
+def test_base_equal_to_head_has_nothing_to_check(
+    repo: GitRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "check", "--repo", str(repo.path), "--base", "base", "--head", "HEAD"
+    )
+    assert code == 0
+    assert out.strip() == "changegate: pass: nothing to check (base and HEAD are one commit)"
