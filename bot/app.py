@@ -127,6 +127,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     import uvicorn
 
     configure_logging()
+    if "public_url" not in settings.model_fields_set:
+        # The default names the address actually served, so the links the bot posts
+        # (details pages, Slack buttons) work on `serve --port 9000` without more settings.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -85,6 +85,14 @@ def _counts(findings: Iterable[Finding]) -> dict[str, int]:
 
 _SARIF_LEVEL = {Action.BLOCK: "error", Action.REQUIRE_APPROVAL: "warning", Action.WARN: "note"}
 
+README_URL = "https://github.com/changegate/changegate"
+
+
+def help_uri(kind: str) -> str:
+    """The README's section on a rule kind: its heading is the kind in backticks, which
+    GitHub's heading anchors render as the kind itself."""
+    return f"{README_URL}#{kind}"
+
 
 def to_sarif(verdict: Verdict) -> dict[str, Any]:
     rules: dict[str, dict[str, Any]] = {}
@@ -95,7 +103,7 @@ def to_sarif(verdict: Verdict) -> dict[str, Any]:
                 "id": finding.rule,
                 "name": finding.kind,
                 "shortDescription": {"text": f"changegate {finding.kind}"},
-                "helpUri": "https://github.com/changegate/changegate#rule-kinds",
+                "helpUri": help_uri(finding.kind),
                 "defaultConfiguration": {"level": _SARIF_LEVEL[finding.action]},
                 "properties": {"kind": finding.kind},
             }
@@ -122,7 +130,7 @@ def to_sarif(verdict: Verdict) -> dict[str, Any]:
             "driver": {
                 "name": "changegate",
                 "version": VERSION,
-                "informationUri": "https://github.com/changegate/changegate",
+                "informationUri": README_URL,
                 "rules": list(rules.values()),
             }
         },
