@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import npm_packages
 import pytest
 
 from payloads import octokit
@@ -24,10 +25,13 @@ def test_without_npm_the_suite_says_it_needs_npm(
 ) -> None:
     monkeypatch.delenv("CHANGEGATE_OCTOKIT_EXAMPLES", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setattr(npm_packages, "CACHE", tmp_path / "cache")  # not the shared cache
     with pytest.raises(RuntimeError) as caught:
-        octokit.package_dir(tmp_path / "cache")
-    assert str(caught.value).startswith(octokit.NEEDS_NPM)
-    assert "npm" in octokit.NEEDS_NPM and "apt-get install npm" in octokit.NEEDS_NPM
+        octokit.package_dir()
+    assert str(caught.value).startswith(
+        f"the test suite needs npm (Node.js's package manager) to fetch {octokit.PACKAGE}: "
+        "install npm (e.g. `apt-get install npm`)"
+    )
 
 
 def test_the_examples_are_the_pinned_version() -> None:
