@@ -125,10 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     slack = sub.add_parser("slack", help="Slack app set-up")
     slack_sub = slack.add_subparsers(dest="slack_command", required=True, metavar="ACTION")
+    _subparser_formatting(slack_sub)
     slack_manifest = slack_sub.add_parser(
         "manifest", help='print the Slack app manifest (Slack: "Create an app → From a manifest")'
     )
-    slack_manifest.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    slack_manifest.add_argument(
+        "--format", choices=["yaml", "json"], default="yaml", help="output format"
+    )
 
     inbox = sub.add_parser("inbox", help="the durable delivery inbox")
     inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
