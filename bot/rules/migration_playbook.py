@@ -45,6 +45,8 @@ def refused_path(link: str) -> str | None:
         return "it is percent-encoded"
     if "\\" in link:
         return "it contains a backslash"
+    if "?" in link or "#" in link:
+        return "it has a query or fragment (`?`, `#`)"
     if any(part in ("..", ".") for part in link.split("/")):
         return "it has `..` or `.` segments"
     return None

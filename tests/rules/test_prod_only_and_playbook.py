@@ -114,6 +114,7 @@ def test_whole_file_findings_point_at_line_1_unless_the_file_is_gone() -> None:
     [
         ("docs/playbooks/../../secrets.md", "`..` or `.` segments"),
         ("docs/playbooks/%2e%2e/x.md", "percent-encoded"),
+        ("docs/playbooks/x?ref=evil.md", "query or fragment"),
     ],
 )
 def test_a_playbook_path_that_could_leave_the_repository_is_refused_unread(
