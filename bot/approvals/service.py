@@ -48,6 +48,7 @@ from bot.approvals.slack import (
     SlackNotifier,
     UserGroupResolver,
     UserGroupsUnavailable,
+    escape,
     findings_detail,
     handle_event,
     make_client,
@@ -396,6 +397,8 @@ class ApprovalService:
             return
         if not isinstance(event, Click) or event.action == "approve" or not event.trigger_id:
             return
+        if self.foreign_workspace(event, fast=True):
+            return
         policy = self.holder.policy
         actor = ("slack", event.user_id)
         with Session(self.reader) as session:
@@ -421,6 +424,17 @@ class ApprovalService:
         else:
             self.fast_notifier.open_break_glass_modal(event)
 
+    def foreign_workspace(
+        self, event: Click | RejectReason | BreakGlassReason, *, fast: bool
+    ) -> str | None:
+        """Why an interaction is not from the installed workspace, or None. The signing
+        secret is the app's, shared by every workspace it is installed in: a user id from
+        another one may name someone else entirely. SlackError (retried) if unknown."""
+        installed = (self.fast_notifier if fast else self.notifier).team_id()
+        if event.team_id != installed:
+            return f"from workspace {event.team_id or '(none)'}, not {installed}"
+        return None
+
     def _may_break_glass(self, actor: tuple[str, str], *, fast: bool) -> bool:
         """Break-glass is the admin's alone: its group is read from the admin policy, never
         from a merged one where a repository could define the `emergency` group itself."""
@@ -440,6 +454,10 @@ class ApprovalService:
             return inbox.IGNORED, f"interaction refused: {exc}"
         if event is None:
             return inbox.IGNORED, "not a changegate interaction"
+        foreign = self.foreign_workspace(event, fast=False)
+        if foreign:
+            log.warning("Slack interaction refused: %s", foreign)
+            return inbox.IGNORED, f"interaction refused: {foreign}"
         with Session(self.reader) as session:
             request = workflow.get_request(session, event.request_id)
             if request is not None:
@@ -560,7 +578,8 @@ class ApprovalService:
             self.notifier.announce(
                 channel,
                 f":rotating_light: <@{event.user_id}> broke glass on `{request.sha[:7]}` "
-                f"({request.title or request.subject}): {event.reason}\n{glass.message}",
+                f"({escape(request.title or request.subject)}): {escape(event.reason)}\n"
+                f"{escape(glass.message)}",
                 thread_ts=request.message_ts,
             )
         if retro is not None:
@@ -678,8 +697,8 @@ class ApprovalService:
                     self.notifier.announce(
                         request.channel,
                         f":warning: Retro-review of the break-glass on `{request.sha[:7]}` "
-                        f"({request.title or request.subject}) was not approved in time: "
-                        f"escalated to {request.group_name}.",
+                        f"({escape(request.title or request.subject)}) was not approved in "
+                        f"time: escalated to {escape(request.group_name)}.",
                         thread_ts=request.message_ts,
                     )
                 except SlackError as exc:

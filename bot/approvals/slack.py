@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -350,9 +351,18 @@ def is_usergroup(entry: str) -> bool:
     return entry.startswith("S") and entry[1:].isalnum()
 
 
-def _escape(text: str) -> str:
-    """Slack mrkdwn needs only &, < and > escaped."""
+def escape(text: str) -> str:
+    """Text written by users (titles, reasons, paths, environment names) as Slack mrkdwn
+    shows it: only &, < and > are escaped, and that is enough to keep `<!channel>` from
+    pinging and `<url|text>` from disguising a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str | None, text: str) -> str:
+    """`<url|text>` for a URL that cannot break out of the link; else the text alone."""
+    if not url or not re.fullmatch(r"https?://[^\s<>|]+", url):
+        return text
+    return f"<{url.replace('&', '&amp;')}|{text}>"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -383,10 +393,10 @@ def request_blocks(
 ) -> list[dict[str, Any]]:
     """The message body; with `signer` None (decided requests) there are no buttons.
     `break_glass` adds a third button for the emergency group (not on retro-reviews)."""
-    title = _escape(request.title or request.subject)
-    link = f"<{request.url}|{title}>" if request.url else title
+    title = escape(request.title or request.subject)
+    link = _link(request.url, title)
     author = (
-        (f"<@{request.author}>" if request.author_system == "slack" else _escape(request.author))
+        (f"<@{request.author}>" if request.author_system == "slack" else escape(request.author))
         if request.author
         else "unknown"
     )
@@ -398,7 +408,7 @@ def request_blocks(
             "text": {
                 "type": "mrkdwn",
                 "text": _clip(
-                    f"*{link}*\n{_escape(request.repo)} · {role} {author} · "
+                    f"*{link}*\n{escape(request.repo)} · {role} {author} · "
                     f"commit `{request.sha[:7]}`",
                     3000,
                 ),
@@ -412,7 +422,7 @@ def request_blocks(
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": _clip(f"*Break-glass reason:* {_escape(reason)}", 3000),
+                    "text": _clip(f"*Break-glass reason:* {escape(reason)}", 3000),
                 },
             }
         )
@@ -421,9 +431,7 @@ def request_blocks(
     budget = 3000 - 100  # room for the heading and the "…and N more" line
     for item in findings[:MAX_FINDINGS_SHOWN]:
         where = f"{item['path']}:{item['line']}" if item.get("line") else str(item["path"])
-        line = _clip(
-            f"• `{_escape(item['rule'])}` {_escape(where)}: {_escape(item['message'])}", 400
-        )
+        line = _clip(f"• `{escape(item['rule'])}` {escape(where)}: {escape(item['message'])}", 400)
         if len(line) + 1 > budget:
             break
         lines.append(line)
@@ -431,7 +439,7 @@ def request_blocks(
     if len(findings) > len(lines):
         lines.append(f"…and {len(findings) - len(lines)} more")
     if not findings:
-        lines = [f"• `{_escape(rule)}`" for rule in request.rules]
+        lines = [f"• `{escape(rule)}`" for rule in request.rules]
     blocks.append(
         {
             "type": "section",
@@ -450,7 +458,7 @@ def request_blocks(
                 {
                     "type": "mrkdwn",
                     "text": _clip(
-                        f"Who can approve: {need} {mentions} ({_escape(request.group_name)}) · "
+                        f"Who can approve: {need} {mentions} ({escape(request.group_name)}) · "
                         f"expires {_date(request.expires_at)}",
                         3000,
                     ),
@@ -527,13 +535,13 @@ def _outcome(request: ApprovalRequestRecord) -> str:
     if request.decided_at:
         text += f" · {_date(request.decided_at)}"
     if request.state_reason:
-        text += f"\n{_escape(request.state_reason)}"
+        text += f"\n{escape(request.state_reason)}"
     return _clip(text, 3000)
 
 
 def request_text(request: ApprovalRequestRecord) -> str:
-    """The notification fallback text."""
-    return f"{_headline(request)} at {request.sha[:7]} ({request.state})"
+    """The notification fallback text (mrkdwn too: escaped)."""
+    return escape(f"{_headline(request)} at {request.sha[:7]} ({request.state})")
 
 
 def break_glass_modal(
@@ -593,6 +601,17 @@ class SlackNotifier:
         self.client = client
         self.signer = signer
         self.break_glass = break_glass  # offer the Break glass button on open requests
+        self._team_id: str | None = None
+
+    def team_id(self) -> str:
+        """The workspace the bot is installed in (`auth.test`), asked once: interactions
+        from any other workspace are refused. SlackError if Slack cannot say."""
+        if self._team_id is None:
+            team = str(self._call(self.client.auth_test).get("team_id") or "")
+            if not team:
+                raise SlackError("Slack auth.test named no team_id")
+            self._team_id = team
+        return self._team_id
 
     def post_request(
         self, request: ApprovalRequestRecord, group: Group | None, channel: str
@@ -638,7 +657,7 @@ class SlackNotifier:
 
     def reply(self, channel: str, user: str, text: str) -> None:
         """An ephemeral answer only the clicker sees (a refusal, a confirmation)."""
-        self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=text)
+        self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=escape(text))
 
     def announce(self, channel: str, text: str, *, thread_ts: str | None = None) -> str:
         response = self._call(
