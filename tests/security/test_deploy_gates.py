@@ -37,7 +37,7 @@ def test_a_deploy_to_an_environment_without_a_gate_is_rejected_and_reported(
     [answer] = wait_for(lambda: answers(harness, run_id), what="the ungated answer")
     assert answer["state"] == "rejected"
     assert "no gate for prod" in answer["comment"]
-    [held] = harness.audit("deploy.held")
+    [held] = wait_for(lambda: harness.audit("deploy.held"), what="the deploy.held event")
     assert (held.subject, held.sha, held.decision) == (f"github:{REPO}@prod", sha, "rejected")
 
 
