@@ -80,6 +80,8 @@ class Finding:
     subject: str
     message: str
     column: int | None = None
+    #: on a line the change did not touch: reported at warn, apart (bot/policy/preexisting.py)
+    preexisting: bool = False
 
     def sort_key(self) -> tuple[str, int, str, int]:
         """(path, line, rule): a whole-file finding (no line) comes first in its file; the
@@ -98,6 +100,7 @@ class Finding:
             "line": self.line,
             "subject": self.subject,
             "message": self.message,
+            "preexisting": self.preexisting,
         }
 
 

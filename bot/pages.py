@@ -794,6 +794,8 @@ class Pages:
             "decision_label": DECISION_LABELS.get(row["decision"], row["decision"]),
             "created_at": iso(row["created_at"]),
             "findings": findings,
+            "new_findings": [f for f in findings if not f["preexisting"]],
+            "preexisting": [f for f in findings if f["preexisting"]],
             "approvals": approvals,
             "missing_approvals": [a for a in approvals if not a["satisfied"]],
             "summary": summary(findings, approvals),
@@ -819,6 +821,7 @@ class Pages:
             "url": links.blob(repo, head, path, line),
             "fix": FIXES.get(str(raw.get("kind")), ""),
             "effect": ACTION_NOTES.get(action, ""),
+            "preexisting": bool(raw.get("preexisting")),
         }
 
     @staticmethod
@@ -1199,7 +1202,8 @@ def summary(findings: list[dict[str, Any]], approvals: list[dict[str, Any]]) -> 
     """The verdict in one sentence: what blocks, what is missing, what is only a warning."""
     blocking = sum(1 for f in findings if f["action"] == "block")
     missing = sum(a["still_needed"] for a in approvals if not a["satisfied"])
-    warnings = sum(1 for f in findings if f["action"] == "warn")
+    warnings = sum(1 for f in findings if f["action"] == "warn" and not f.get("preexisting"))
+    before = sum(1 for f in findings if f.get("preexisting"))
     parts = []
     if blocking:
         parts.append(_plural(blocking, "finding blocks merging", "findings block merging"))
@@ -1209,6 +1213,8 @@ def summary(findings: list[dict[str, Any]], approvals: list[dict[str, Any]]) -> 
         parts.append("nothing blocks this change")
     if warnings:
         parts.append(_plural(warnings, "warning", "warnings"))
+    if before:
+        parts.append(f"{before} already present before this change")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 

@@ -54,13 +54,18 @@ def to_text(verdict: Verdict, *, color: bool = False) -> str:
         return f"\033[{_COLORS[name]}m{text}\033[0m" if color else text
 
     lines: list[str] = []
-    for path, group in groupby(verdict.findings, key=lambda f: f.path):
-        lines.append(paint(path, "bold"))
-        for finding in group:
-            where = f"{finding.line}" if finding.line else "-"
-            action = paint(f"{finding.action:<16}", _ACTION_COLOR[finding.action])
-            lines.append(f"  {where:>5}  {action} {finding.rule}: {finding.message}")
-        lines.append("")
+    new, before = split_preexisting(verdict.findings)
+    for title, findings in (("", new), (PREEXISTING_TITLE, before)):
+        if title and findings:
+            lines.append(paint(f"{title} (warn, not judged):", "dim"))
+            lines.append("")
+        for path, group in groupby(findings, key=lambda f: f.path):
+            lines.append(paint(path, "bold"))
+            for finding in group:
+                where = f"{finding.line}" if finding.line else "-"
+                action = paint(f"{finding.action:<16}", _ACTION_COLOR[finding.action])
+                lines.append(f"  {where:>5}  {action} {finding.rule}: {finding.message}")
+            lines.append("")
     for status in verdict.approvals:
         state = "ok" if status.satisfied else "missing"
         lines.append(
@@ -74,10 +79,25 @@ def to_text(verdict: Verdict, *, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _counts(findings: Iterable[Finding]) -> dict[str, int]:
-    counts = {str(a): 0 for a in Action}
+#: How every output names findings on lines the change did not touch.
+PREEXISTING_TITLE = "Already present before this change"
+
+
+def split_preexisting(findings: Iterable[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """(what the change introduced, what was already there): shown apart everywhere."""
+    new: list[Finding] = []
+    before: list[Finding] = []
     for f in findings:
-        counts[str(f.action)] += 1
+        (before if f.preexisting else new).append(f)
+    return new, before
+
+
+def _counts(findings: Iterable[Finding]) -> dict[str, int]:
+    """Findings per action, and those already present before the change on their own."""
+    counts = {str(a): 0 for a in Action}
+    counts["already present"] = 0
+    for f in findings:
+        counts["already present" if f.preexisting else str(f.action)] += 1
     return counts
 
 
@@ -125,6 +145,8 @@ def to_sarif(verdict: Verdict) -> dict[str, Any]:
                 "properties": {"action": str(finding.action), "subject": finding.subject},
             }
         )
+        if verdict.base is not None:  # a scan has no baseline
+            results[-1]["baselineState"] = "unchanged" if finding.preexisting else "new"
     run: dict[str, Any] = {
         "tool": {
             "driver": {
@@ -164,10 +186,16 @@ def markdown_summary(
         head.append("### Approvals still needed")
         head.extend(_approval_line(s, who_can_approve) for s in missing)
     body: list[str] = []
-    if verdict.findings:
-        body += ["", "### Findings", "", "| | rule | where | what |", "|---|---|---|---|"]
-        icons = {Action.BLOCK: "❌", Action.REQUIRE_APPROVAL: "✋", Action.WARN: "⚠️"}
-        for f in verdict.findings:
+    icons = {Action.BLOCK: "❌", Action.REQUIRE_APPROVAL: "✋", Action.WARN: "⚠️"}
+    new, before = split_preexisting(verdict.findings)
+    for title, findings in (("Findings", new), (PREEXISTING_TITLE, before)):
+        if not findings:
+            continue
+        body += ["", f"### {title}", ""]
+        if findings is before:
+            body += ["On lines this change did not touch; shown as warnings, not judged.", ""]
+        body += ["| | rule | where | what |", "|---|---|---|---|"]
+        for f in findings:
             where = (f"`{f.path}`" + (f":{f.line}" if f.line else "")) if f.path else "the change"
             body.append(f"| {icons[f.action]} | {f.rule} | {where} | {_cell(f.message)} |")
     tail = [""]

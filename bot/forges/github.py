@@ -1019,8 +1019,13 @@ def annotation(finding: Finding) -> dict[str, Any]:
         "end_line": line,
         "annotation_level": _LEVEL[finding.action],
         "title": title[:TITLE_LIMIT],
-        "message": finding.message[:SUMMARY_LIMIT] or finding.rule,
+        "message": (BEFORE_NOTE if finding.preexisting else "")
+        + (finding.message[:SUMMARY_LIMIT] or finding.rule),
     }
+
+
+#: How an annotation on a line the change did not touch begins (bot/policy/preexisting.py).
+BEFORE_NOTE = "Already present before this change (not judged): "
 
 
 def _batches(items: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from bot.change import Action, Approval, ApprovalStatus, Decision, FileView, Finding, Verdict
 from bot.policy.approvers import EMPTY_DIRECTORY, Directory, tally
+from bot.policy.preexisting import TouchedLines, judge_change_only
 from bot.policy.schema import Policy
 from bot.rules.base import UNREADABLE, RuleBase, RuleContext
 
@@ -31,10 +32,11 @@ def evaluate(
         repository_environments=policy.repository_environments,
     )
     findings: list[Finding] = []
+    touched = TouchedLines(view)
     for rule in policy.rules:
         if not view.has_base and not rule.reads_contents:
             continue
-        findings.extend(run_rule(rule, ctx))
+        findings.extend(judge_change_only(rule, run_rule(rule, ctx), touched))
     findings.extend(_incomplete_change(view))
     findings = _one_warning_per_unreadable_file(findings)
     findings.sort(key=Finding.sort_key)

@@ -59,6 +59,8 @@ def combine(admin: Policy, repo: Policy) -> Policy:
         if mine is not None and tightens:
             approvers = rule.approvers or mine.approvers
             rule = rule.model_copy(update={"action": mine.action, "approvers": approvers})
+        if mine is not None and mine.kind_name() == rule.kind_name() and mine.scope == "file":
+            rule = rule.model_copy(update={"scope": "file"})  # judging whole files is stricter
         rules.append(rule)
     for added in repo_rules.values():
         added = added.model_copy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import pathspec
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
@@ -85,9 +85,18 @@ class RuleBase(StrictModel):
     slack_channel: str | None = Field(
         default=None, description="Slack channel id for approval requests of this rule."
     )
+    scope: Literal["change", "file"] = Field(
+        default="change",
+        description="change: findings on lines the change did not touch are reported as "
+        "already present, at warn; file: every finding in a changed file at the rule's action.",
+    )
 
     #: True for kinds that judge file contents alone (they also run under `scan`).
     reads_contents: ClassVar[bool] = False
+    #: What a finding of the kind is about (bot/policy/preexisting.py): the `change` as a
+    #: whole, its `lines`, or `references` that together make one problem.
+    judges: ClassVar[Literal["change", "lines", "references"]] = "change"
+
     #: set by `bot.policy.merge` on rules only a repository's `.changegate.yml` wrote
     _from_repository: bool = PrivateAttr(default=False)
 

@@ -59,6 +59,7 @@ class SharedResourceRule(RuleBase):
     options: SharedResourceOptions = Field(default_factory=SharedResourceOptions)
 
     reads_contents = True
+    judges = "references"
 
     def check(self, ctx: RuleContext) -> list[Finding]:
         if not ctx.environments:

@@ -96,6 +96,7 @@ class UnpinnedImageRule(RuleBase):
     options: UnpinnedImageOptions = Field(default_factory=UnpinnedImageOptions)
 
     reads_contents = True
+    judges = "lines"
 
     def check(self, ctx: RuleContext) -> list[Finding]:
         findings: list[Finding] = []

@@ -58,6 +58,7 @@ class YamlVersionCoercionRule(RuleBase):
     options: YamlVersionCoercionOptions = Field(default_factory=YamlVersionCoercionOptions)
 
     reads_contents = True
+    judges = "lines"
 
     def check(self, ctx: RuleContext) -> list[Finding]:
         extra = frozenset(k.lower() for k in self.options.extra_keys)

@@ -75,6 +75,7 @@ def test_json_output_has_exactly_the_spec_shape(
             "line": 1,
             "subject": "db/migrate/001.sql",
             "message": data["findings"][0]["message"],
+            "preexisting": False,
         }
     ]
     assert data["approvals"] == []

@@ -286,3 +286,35 @@ def test_summary_sentence(
     findings: list[dict[str, object]], approvals: list[dict[str, object]], sentence: str
 ) -> None:
     assert pages.summary(findings, approvals) == sentence
+
+
+def test_findings_already_present_are_shown_apart(
+    client: TestClient, engine: Engine, holder: PolicyHolder
+) -> None:
+    """Issue 15.3: the page and the check summary keep what the change did apart from
+    what was already in the file."""
+    from bot.change import Change
+    from bot.policy.evaluate import evaluate
+    from bot.report import markdown_summary
+    from bot.views.memory import MemoryView
+
+    from .conftest import DEPLOYMENT
+
+    edited = DEPLOYMENT.replace("name: shop\n", "name: shop\n  labels: {team: web}\n")
+    view = MemoryView({"deploy/staging/app.yaml": edited}, {"deploy/staging/app.yaml": DEPLOYMENT})
+    view.change = Change(repo=REPO, base="b" * 40, head=HEAD, forge="github", number=NUMBER)
+    verdict = evaluate(holder.policy, view)
+    [finding] = verdict.findings
+    assert (finding.action, finding.preexisting) == ("warn", True)
+    save_evaluation(engine, token="t-before", change=view.change, verdict=verdict)
+    r = client.get("/v/t-before")
+    page = text_of(r.text)
+    assert "Nothing blocks this change; 1 already present before this change." in page
+    assert "Findings (0) No rule found anything in this change." in page
+    assert "Already present before this change (1)" in page
+    assert r.text.index('id="preexisting"') > r.text.index('id="findings"')
+    assert "nginx:latest" in page.split("Already present before this change (1)")[1]
+    summary = markdown_summary(verdict)
+    assert "### Findings" not in summary
+    assert "### Already present before this change" in summary
+    assert "`deploy/staging/app.yaml`:11" in summary.split("### Already present")[1]
