@@ -161,3 +161,16 @@ def test_line_diff_matches_repeated_lines_around_one_edit() -> None:
     assert touched_lines(old, "".join(lines)) == frozenset({42})
     assert touched_lines(old, "x: 1\n" + old) == frozenset({1})
     assert touched_lines(old, old) == frozenset()
+
+
+def test_a_repository_may_ask_for_whole_files_never_unask() -> None:
+    from bot.policy.merge import merge_policies
+    from bot.policy.schema import load_policy_text
+
+    def policy(scope: str) -> str:
+        return f"version: 1\nrules:\n  - {{id: pinned, kind: unpinned-image, action: block, scope: {scope}}}\n"
+
+    admin_change = load_policy_text(policy("change"), "admin.yml")
+    admin_file = load_policy_text(policy("file"), "admin.yml")
+    assert merge_policies(admin_change, policy("file")).rules[0].scope == "file"
+    assert merge_policies(admin_file, policy("change")).rules[0].scope == "file"
