@@ -148,13 +148,19 @@ class SetupFlow:
         github = summary["github"]
         if from_file and app is not None:
             github += f", App {app.slug or app.app_id} kept in {stored.app_file(s)}"
-        policy: dict[str, Any] = {"path": str(getattr(self.policy, "path", s.policy))}
+        own = "policy" in s.model_fields_set and str(s.policy) != "policies/default.yml"
+        policy: dict[str, Any] = {
+            "path": str(getattr(self.policy, "path", s.policy)),
+            "source": "the CHANGEGATE_POLICY file"
+            if own
+            else "the default policy: set CHANGEGATE_POLICY to use yours",
+        }
         if self.policy is not None:
             policy["error"] = getattr(self.policy, "error", None)
             try:
                 loaded = self.policy.policy
                 policy["rules"] = len(loaded.rules)
-                policy["deploy_gates"] = len(loaded.deploys)
+                policy["deploy_gates"] = len(loaded.deploys.items())
             except Exception as exc:  # noqa: BLE001 - shown, never fatal on the start page
                 policy["error"] = str(exc)
         systems = [

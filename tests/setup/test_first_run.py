@@ -35,6 +35,8 @@ def test_start_page_says_what_is_on_and_what_to_do(fresh: FirstRun) -> None:
         "Database": True,
     }
     assert twin["policy"]["path"].endswith("policy.yml") and twin["policy"]["rules"] == 1
+    assert twin["policy"]["source"] == "the CHANGEGATE_POLICY file"
+    assert twin["policy"]["deploy_gates"] == 0 and twin["policy"]["error"] is None
     assert twin["setup"] == {
         "open": True,
         "allowed": False,
