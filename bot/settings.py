@@ -101,7 +101,16 @@ class Settings(BaseSettings):
     backoff_base_seconds: float = Field(default=2.0, ge=0)
     backoff_max_seconds: float = Field(default=600.0, ge=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0, description="Idle worker poll.")
-    max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="Webhook bodies.")
+    slack_max_body_bytes: int = Field(
+        default=64 * 1024, gt=0, description="Slack interaction bodies (Slack's are a few KB)."
+    )
+    unverified_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Bytes of bodies read but not yet verified, across all requests; over "
+        "it, 503 (a flood of forged 24 MB POSTs holds no more memory than this).",
+    )
     policy_reload_seconds: float = Field(default=5.0, ge=0, description="0: never reload.")
     shutdown_timeout_seconds: float = Field(
         default=60.0, ge=0, description="On SIGTERM, how long in-flight work may take to finish."

@@ -9,13 +9,16 @@ No policy is evaluated and no forge API is called on this path: that is the work
 
 Status codes: 202 stored; 200 duplicate delivery id (or ping, or a Slack click, which
 must be answered 200); 400 malformed; 401 bad or missing signature, or no secret
-configured (never skip the check); 413 too large; 503 the database cannot store it (the
-forge will retry, nothing is accepted that is not stored).
+configured (never skip the check); 413 too large (Slack interactions over 64 KB, webhooks over 25 MB); 503 the database
+cannot store it, or too many unverified bytes are in flight (the sender retries; nothing is
+accepted that is not stored). A request without a signature is refused before its body is
+read, and bodies being read count against one shared budget until they are verified.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -55,18 +58,56 @@ class TooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing early on Content-Length and again while counting bytes."""
+class Busy(Exception):
+    """The shared budget of unverified bytes is spent: answer 503, the sender retries."""
+
+
+class BodyBudget:
+    """Bytes of request bodies held before their signature is checked, across every
+    request (used on the event loop only). Unsigned requests are refused before their body
+    is read; this bounds what forged signatures can make the server hold."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> None:
+        if self.used + size > self.limit:
+            raise Busy
+        self.used += size
+
+    def give(self, size: int) -> None:
+        self.used = max(0, self.used - size)
+
+
+async def read_body(
+    request: Request,
+    limit: int,
+    budget: BodyBudget | None = None,
+    mac: hmac.HMAC | None = None,
+) -> bytes:
+    """The raw body, refusing early on Content-Length and again while counting bytes;
+    each chunk is charged to `budget` (the caller gives `len(body)` back once verified,
+    and on an error everything read so far is given back here)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge
+            if budget is not None:
+                budget.take(len(chunk))
+            if mac is not None:  # the signature is computed as the body streams in
+                mac.update(chunk)
+            chunks.append(chunk)
+    except BaseException:
+        if budget is not None:
+            budget.give(sum(len(c) for c in chunks))
+        raise
     return b"".join(chunks)
 
 
@@ -93,6 +134,7 @@ class Ingress:
         self.on_stored = on_stored
         self.approvals = slack  # Slack fully configured: subjects of clicks, reason modals
         self.writer = inbox.Writer(engine)  # stopped by the app's lifespan
+        self.budget = BodyBudget(settings.unverified_body_bytes)
         key = secret(settings.slack_signing_secret)
         # one per app: it remembers the signatures it accepted, to refuse replays
         self.slack_verifier = RequestVerifier(key) if key else None
@@ -123,17 +165,37 @@ class Ingress:
         forge: str,
         verify: Callable[[bytes, Mapping[str, str]], Delivery | Response],
     ) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        unsigned = self._unsigned(forge, headers)
+        if unsigned is not None:  # refused before a byte of the body is read
+            return unsigned
+        limit = (
+            self.settings.slack_max_body_bytes if forge == "slack" else self.settings.max_body_bytes
+        )
+        key = secret(stored_app.webhook_secret(self.settings)) if forge == "github" else None
+        mac = hmac.new(key.encode(), digestmod="sha256") if key else None
         try:
-            body = await read_body(request, self.settings.max_body_bytes)
+            body = await read_body(request, limit, self.budget, mac)
         except TooLarge:
             metrics.REJECTED.labels(forge, "too-large").inc()
-            return _answer(413, f"payload over {self.settings.max_body_bytes} bytes")
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        if forge == "slack" or len(body) > INLINE_CHECK_BYTES:
-            # Slack subjects are read from the database; big bodies take a while to parse
-            checked = await run_in_threadpool(self._check, forge, verify, body, headers)
-        else:
-            checked = self._check(forge, verify, body, headers)
+            return _answer(413, f"payload over {limit} bytes")
+        except Busy:
+            metrics.REJECTED.labels(forge, "busy").inc()
+            return JSONResponse(
+                {"status": "too many unverified bodies in flight, retry later"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        if mac is not None:
+            verify = functools.partial(self._verify_github, digest=mac.hexdigest())
+        try:
+            if forge == "slack" or len(body) > INLINE_CHECK_BYTES:
+                # Slack subjects are read from the database; big bodies take a while to parse
+                checked = await run_in_threadpool(self._check, forge, verify, body, headers)
+            else:
+                checked = self._check(forge, verify, body, headers)
+        finally:
+            self.budget.give(len(body))  # verified (or refused): no longer unverified
         if isinstance(checked, Response):
             return checked
         delivery, subject = checked
@@ -205,12 +267,47 @@ class Ingress:
             return ""
 
     # -- per-forge verification ------------------------------------------------------
-    def _verify_github(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Response:
+    def _unsigned(self, forge: str, headers: Mapping[str, str]) -> Response | None:
+        """401 for what the headers alone show cannot be authentic (no secret configured,
+        no signature, a wrong GitLab token), so its body is never read."""
+        if forge == "github":
+            if not secret(stored_app.webhook_secret(self.settings)):
+                metrics.REJECTED.labels("github", "no-secret").inc()
+                return _answer(401, "GitHub webhook secret not configured: refusing")
+            if not headers.get("x-hub-signature-256"):
+                metrics.REJECTED.labels("github", "signature").inc()
+                return _answer(401, "bad or missing X-Hub-Signature-256")
+        elif forge == "gitlab":
+            return self._gitlab_token(headers)
+        elif forge == "slack":
+            if self.slack_verifier is None:
+                metrics.REJECTED.labels("slack", "no-secret").inc()
+                return _answer(401, "Slack signing secret not configured: refusing")
+            if not headers.get("x-slack-signature") or not headers.get("x-slack-request-timestamp"):
+                metrics.REJECTED.labels("slack", "signature").inc()
+                return _answer(401, "missing Slack signature headers")
+        return None
+
+    def _gitlab_token(self, headers: Mapping[str, str]) -> Response | None:
+        key = secret(self.settings.gitlab_webhook_secret)
+        if not key:
+            metrics.REJECTED.labels("gitlab", "no-secret").inc()
+            return _answer(401, "GitLab webhook secret not configured: refusing")
+        given = headers.get("x-gitlab-token", "")
+        if not hmac.compare_digest(key.encode(), given.encode("utf-8", "replace")):
+            metrics.REJECTED.labels("gitlab", "signature").inc()
+            return _answer(401, "bad or missing X-Gitlab-Token")
+        return None
+
+    def _verify_github(
+        self, body: bytes, headers: Mapping[str, str], digest: str | None = None
+    ) -> Delivery | Response:
+        """`digest`: the HMAC computed while the body streamed in, if it was."""
         key = secret(stored_app.webhook_secret(self.settings))  # registered meanwhile?
         if not key:
             metrics.REJECTED.labels("github", "no-secret").inc()
             return _answer(401, "GitHub webhook secret not configured: refusing")
-        expected = "sha256=" + hmac.digest(key.encode(), body, "sha256").hex()
+        expected = "sha256=" + (digest or hmac.digest(key.encode(), body, "sha256").hex())
         given = headers.get("x-hub-signature-256", "")
         if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
             metrics.REJECTED.labels("github", "signature").inc()
@@ -220,14 +317,9 @@ class Ingress:
         return _delivery("github", delivery_id, event, body, headers)
 
     def _verify_gitlab(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Response:
-        key = secret(self.settings.gitlab_webhook_secret)
-        if not key:
-            metrics.REJECTED.labels("gitlab", "no-secret").inc()
-            return _answer(401, "GitLab webhook secret not configured: refusing")
-        given = headers.get("x-gitlab-token", "")
-        if not hmac.compare_digest(key.encode(), given.encode("utf-8", "replace")):
-            metrics.REJECTED.labels("gitlab", "signature").inc()
-            return _answer(401, "bad or missing X-Gitlab-Token")
+        refused = self._gitlab_token(headers)
+        if refused is not None:
+            return refused
         delivery_id = (
             headers.get("idempotency-key")
             or headers.get("x-gitlab-event-uuid")
