@@ -66,6 +66,10 @@ class Change:
     # when this head was first shown against `basis` after another base: approvals given
     # before then were given on another diff (None: the only base this head was shown on)
     basis_since: dt.datetime | None = None
+    # What `if:` / `unless:` conditions read besides `base_ref`. None means the forge did
+    # not say (a push, a deploy, a local `check`): a condition needing it fails closed.
+    labels: tuple[str, ...] | None = None
+    draft: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,26 @@ class ApprovalStatus:
 
 
 @dataclass(frozen=True)
+class ConditionOutcome:
+    """How a rule's `if:` / `unless:` came out: whether the rule ran, and why."""
+
+    rule: str
+    applies: bool
+    #: one line per predicate: "if target_branch ['main']: held (main)"
+    checks: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "applies": self.applies, "checks": list(self.checks)}
+
+
+@dataclass(frozen=True)
 class Verdict:
     decision: Decision
     findings: tuple[Finding, ...]
     approvals: tuple[ApprovalStatus, ...] = ()
     base: str | None = None
     head: str | None = None
+    conditions: tuple[ConditionOutcome, ...] = ()
 
     @property
     def missing_approvals(self) -> tuple[ApprovalStatus, ...]:
@@ -156,6 +174,8 @@ class Verdict:
             out["head"] = self.head
         out["findings"] = [f.as_dict() for f in self.findings]
         out["approvals"] = [a.as_dict() for a in self.approvals]
+        if self.conditions:
+            out["conditions"] = [c.as_dict() for c in self.conditions]
         return out
 
 
@@ -200,6 +220,27 @@ class FileView(abc.ABC):
     def has_base(self) -> bool:
         """False for a directory scan: there is no 'before'."""
         return self.change.base is not None
+
+    def changed_line_count(self) -> int:
+        """Lines added plus lines removed over every changed text file (a binary or
+        unreadable file counts as one line: it did change)."""
+        import difflib
+
+        total = 0
+        for changed in self.changed_files():
+            old_path = changed.old_path or changed.path
+            before = self.text(old_path, "base") if self.has_base else None
+            after = self.text(changed.path) if changed.exists_at_head else None
+            if (before is None and self.has_base and self.read(old_path, "base") is not None) or (
+                after is None and changed.exists_at_head
+            ):
+                total += 1
+                continue
+            a, b = (before or "").splitlines(), (after or "").splitlines()
+            for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
+                if tag != "equal":
+                    total += (i2 - i1) + (j2 - j1)
+        return total
 
     def exists(self, path: str, rev: str = "head") -> bool:
         return self.read(path, rev) is not None

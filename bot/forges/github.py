@@ -456,6 +456,8 @@ class GitHubForge:
             number=number,
             url=pull.html_url,
             base_ref=pull.base.ref,
+            labels=tuple(label.name for label in pull.labels),
+            draft=bool(pull.draft),
         )
         reason = ""
         if stated and stated != change.head:
@@ -519,6 +521,8 @@ class GitHubForge:
             author=(payload.get("sender") or {}).get("login"),
             description=message,
             title=f"push to {default}",
+            base_ref=str(default),
+            draft=False,
         )
         merged = self._merged_pulls(repo, after, str(default))
         if merged:  # judged with what its pull request said, as it was when it passed
@@ -527,6 +531,7 @@ class GitHubForge:
                 author=merged[0].user.login if merged[0].user else change.author,
                 description="\n\n".join([*(p.body or "" for p in merged), message]).strip(),
                 title=f"push to {default}: " + ", ".join(f"#{p.number} {p.title}" for p in merged),
+                labels=tuple(sorted({label.name for p in merged for label in p.labels})),
             )
             # approvals carry over only to a merge commit holding the very files approved
             tree = self._tree_of(repo, after)

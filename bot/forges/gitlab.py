@@ -346,6 +346,8 @@ class GitLabForge:
             number=iid,
             url=mr.web_url,
             base_ref=str(mr.target_branch or "") or None,
+            labels=tuple(str(label) for label in getattr(mr, "labels", None) or ()),
+            draft=bool(getattr(mr, "draft", None) or getattr(mr, "work_in_progress", False)),
         )
         reason = ""
         if stated and stated != head:
@@ -405,6 +407,8 @@ class GitLabForge:
             author=payload.get("user_username"),
             description=message,
             title=f"push to {branch}",
+            base_ref=branch,
+            draft=False,
         )
         merged = self._merged_mrs(path, after, branch)
         if merged:  # judged with what its merge request said, as it was when it passed
@@ -416,6 +420,7 @@ class GitLabForge:
                 ).strip(),
                 title=f"push to {branch}: "
                 + ", ".join(f"!{mr.get('iid')} {mr.get('title')}" for mr in merged),
+                labels=tuple(sorted({str(x) for mr in merged for x in mr.get("labels") or ()})),
             )
             extra = {
                 **extra,

@@ -5,11 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from bot.change import Action, Approval, ApprovalStatus, Decision, FileView, Finding, Verdict
-from bot.policy.approvers import EMPTY_DIRECTORY, Directory, tally
+from bot.change import (
+    Action,
+    Approval,
+    ApprovalStatus,
+    ConditionOutcome,
+    Decision,
+    FileView,
+    Finding,
+    Verdict,
+)
+from bot.policy.approvers import EMPTY_DIRECTORY, SYSTEMS, Directory, is_member, tally
 from bot.policy.preexisting import TouchedLines, judge_change_only
 from bot.policy.schema import Policy
 from bot.rules.base import UNREADABLE, RuleBase, RuleContext
+from bot.rules.conditions import ChangeFacts, outcome
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +43,16 @@ def evaluate(
     )
     findings: list[Finding] = []
     touched = TouchedLines(view)
+    facts = change_facts(policy, ctx, directory)
+    conditions: list[ConditionOutcome] = []
     for rule in policy.rules:
         if not view.has_base and not rule.reads_contents:
             continue
+        if rule.if_ is not None or rule.unless is not None:
+            runs, checks = outcome(rule.if_, rule.unless, facts)
+            conditions.append(ConditionOutcome(rule.id, runs, checks))
+            if not runs:
+                continue
         findings.extend(judge_change_only(rule, run_rule(rule, ctx), touched))
     findings.extend(_incomplete_change(view))
     findings = _one_warning_per_unreadable_file(findings)
@@ -47,6 +64,44 @@ def evaluate(
         approvals=tuple(statuses),
         base=view.change.base,
         head=view.change.head,
+        conditions=tuple(conditions),
+    )
+
+
+def change_facts(policy: Policy, ctx: RuleContext, directory: Directory) -> ChangeFacts:
+    """The facts `if:` / `unless:` read, each computed at most once and only if asked."""
+    view, change = ctx.view, ctx.view.change
+
+    def member_of(group: str) -> bool | None:
+        if change.forge not in SYSTEMS or not change.author or group not in policy.groups:
+            return None
+        found = policy.groups[group]
+        if is_member(policy, found, change.forge, change.author, directory):
+            return True
+        teams = [e for e in found.members(change.forge) if e.startswith("@")]
+        if any(team not in directory.members for team in teams):
+            return None  # a team whose members could not be listed: cannot say "not in"
+        return False
+
+    def environments() -> set[str]:
+        return {
+            env
+            for f in view.changed_files()
+            for path in {f.path, f.old_path or f.path}
+            for env in ctx.environment_of(path)
+        }
+
+    return ChangeFacts(
+        title=change.title,
+        description=change.description,
+        author=change.author,
+        target_branch=change.base_ref,
+        labels=change.labels,
+        draft=change.draft,
+        count_files=lambda: len(view.changed_files()),
+        count_lines=view.changed_line_count,
+        touched_environments=environments,
+        member_of=member_of,
     )
 
 

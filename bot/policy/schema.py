@@ -26,6 +26,7 @@ from bot.formats import yamldoc
 from bot.rules.base import RuleBase, StrictModel, check_globs, compile_globs
 from bot.rules.dependency_upgrade import DependencyMajorUpgradeRule
 from bot.rules.migration_playbook import MigrationPlaybookRule
+from bot.rules.paths import PathsRule
 from bot.rules.prod_only import ProdOnlyChangeRule
 from bot.rules.shared_resource import SharedResourceRule
 from bot.rules.unpinned_image import UnpinnedImageRule
@@ -37,7 +38,8 @@ Rule = Annotated[
     | SharedResourceRule
     | ProdOnlyChangeRule
     | MigrationPlaybookRule
-    | DependencyMajorUpgradeRule,
+    | DependencyMajorUpgradeRule
+    | PathsRule,
     Field(discriminator="kind"),
 ]
 
@@ -48,6 +50,7 @@ RULE_KINDS: tuple[type[RuleBase], ...] = (
     ProdOnlyChangeRule,
     MigrationPlaybookRule,
     DependencyMajorUpgradeRule,
+    PathsRule,
 )
 
 _DURATION = re.compile(
@@ -299,6 +302,14 @@ def _cross_reference_problems(
             problems.append(
                 locate.loc(("rules", index, "approvers"), f"undefined group {approvers!r}")
             )
+        for clause in ("if", "unless"):
+            condition = rule.get(clause)
+            for key in ("author_in", "author_not_in"):
+                group = condition.get(key) if isinstance(condition, dict) else None
+                if isinstance(group, str) and group not in groups:
+                    problems.append(
+                        locate.loc(("rules", index, clause, key), f"undefined group {group!r}")
+                    )
         if rule.get("action") == "require-approval" and approvers is None:
             problems.append(
                 locate.loc(
@@ -344,7 +355,9 @@ class _Locator:
     def find(self, loc: tuple[Any, ...]) -> tuple[yamldoc.Node, yamldoc.Node | None]:
         """(deepest node reached, key node of the last mapping step)."""
         node, key_node = self.root, None
-        for part in loc:
+        for index, part in enumerate(loc):
+            if _is_union_tag(loc, index):
+                continue
             if isinstance(node, yamldoc.MappingNode) and isinstance(part, str):
                 hit = next(((k, v) for name, k, v in yamldoc.items(node) if name == part), None)
                 if hit is None:
@@ -367,7 +380,7 @@ class _Locator:
         loc = tuple(err["loc"])
         kind = err["type"]
         node, key_node = self.find(loc)
-        where = ".".join(str(p) for p in loc if not _is_union_tag(p))
+        where = ".".join(str(p) for i, p in enumerate(loc) if not _is_union_tag(loc, i))
         if kind == "extra_forbidden":
             hint = did_you_mean(str(loc[-1]), _keys_at(loc[:-1]))
             return self.at(key_node or node, f"unknown key {loc[-1]!r} in {_parent(where)}{hint}")
@@ -397,7 +410,7 @@ def _keys_at(loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(part) if isinstance(part, str) else None
+            field = _field_named(current, part) if isinstance(part, str) else None
             if field is None:
                 return []
             current = field.annotation
@@ -414,8 +427,16 @@ def _keys_at(loc: tuple[Any, ...]) -> list[str]:
             return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [f.alias or name for name, f in current.model_fields.items()]
     return []
+
+
+def _field_named(model: type[BaseModel], key: str) -> Any:
+    """The field a YAML key fills: its alias (`if`) or its name."""
+    return next(
+        (f for name, f in model.model_fields.items() if (f.alias or name) == key),
+        None,
+    )
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -434,8 +455,17 @@ def _is_rule_kind(member: Any, tag: Any) -> bool:
     return isinstance(member, type) and issubclass(member, RuleBase) and member.kind_name() == tag
 
 
-def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and any(part == r.kind_name() for r in RULE_KINDS)
+def _is_union_tag(loc: tuple[Any, ...], index: int) -> bool:
+    """Whether loc[index] names the rule kind pydantic chose (rules.3.paths.options...),
+    not a key of the file (`paths` is both a kind and a key)."""
+    part = loc[index]
+    return (
+        index >= 2
+        and loc[index - 2] == "rules"
+        and isinstance(loc[index - 1], int)
+        and isinstance(part, str)
+        and any(part == r.kind_name() for r in RULE_KINDS)
+    )
 
 
 def _parent(where: str) -> str:

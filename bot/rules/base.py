@@ -71,6 +71,9 @@ class RuleContext:
         return admins or found
 
 
+from bot.rules.conditions import Condition  # noqa: E402 - it builds on StrictModel above
+
+
 class RuleBase(StrictModel):
     id: str = Field(min_length=1, description="Unique; shown in every finding.")
     action: Action = Field(description="block | require-approval | warn")
@@ -89,6 +92,14 @@ class RuleBase(StrictModel):
         default="change",
         description="change: findings on lines the change did not touch are reported as "
         "already present, at warn; file: every finding in a changed file at the rule's action.",
+    )
+    if_: Condition | None = Field(
+        default=None,
+        alias="if",
+        description="The rule runs only when every predicate here holds.",
+    )
+    unless: Condition | None = Field(
+        default=None, description="The rule does not run when every predicate here holds."
     )
 
     #: True for kinds that judge file contents alone (they also run under `scan`).

@@ -22,6 +22,10 @@ class MemoryView(FileView):
         author: str | None = None,
         forge: str = "git",
         repo: str = "local",
+        title: str = "",
+        base_ref: str | None = None,
+        labels: tuple[str, ...] | None = None,
+        draft: bool | None = None,
     ) -> None:
         super().__init__(
             Change(
@@ -31,6 +35,10 @@ class MemoryView(FileView):
                 forge=forge,
                 author=author,
                 description=description,
+                title=title,
+                base_ref=base_ref,
+                labels=labels,
+                draft=draft,
             )
         )
         self._head = {p: _bytes(c) for p, c in head.items()}

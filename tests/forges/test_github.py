@@ -915,3 +915,24 @@ def test_check_title_counts_blocking_findings():
 
 def teardown_module() -> None:
     clear_caches()
+
+
+def test_labels_draft_and_target_branch_come_from_the_pull_request(forge, github, make_repo):
+    """What `if:` / `unless:` conditions read is read here, at the forge's edge."""
+    repo = make_repo()
+    repo.commit("feature", {"deploy/app.yaml": "image: nginx\n"}, "pin")
+    github.open_pull("acme/app", "feature", draft=True, labels=["risky", "db"])
+    work = forge.parse(deliver("pull_request", github.pull_request_payload("acme/app", 1)))
+    change = work.change
+    assert change is not None
+    assert (change.base_ref, change.labels, change.draft) == ("main", ("risky", "db"), True)
+    # the pull request lands: the push carries its labels; a direct push has no labels to
+    # read, so conditions on labels fail closed there
+    before = repo.branch_sha("main")
+    after = github.merge_pull("acme/app", 1)
+    work = forge.parse(deliver("push", github.push_payload("acme/app", "main", before, after)))
+    assert work.change is not None
+    assert (work.change.base_ref, work.change.labels) == ("main", ("db", "risky"))
+    direct = repo.commit("main", {"README.md": "# v2\n"}, "direct push")
+    work = forge.parse(deliver("push", github.push_payload("acme/app", "main", after, direct)))
+    assert work.change is not None and work.change.labels is None

@@ -684,3 +684,24 @@ def test_lists_are_followed_across_pages(
     assert len(pages) == 3
     assert ["page=2" in c.query for c in pages] == [False, True, False]
     assert "page=3" in pages[2].query and "recursive=True" in pages[0].query
+
+
+def test_labels_draft_and_target_branch_come_from_the_merge_request(
+    server: GitLabStandIn, forge: GitLabForge, repo: GitRepo
+) -> None:
+    """What `if:` / `unless:` conditions read is read here, at the forge's edge."""
+    repo.commit("ledger", {"db/migrate/003_ledger.rb": "add_index :ledger, :at\n"}, "index")
+    mr = server.open_mr(PATH, "ledger", labels=["database", "risky"], draft=True)
+    work = deliver(forge, "Merge Request Hook", server.merge_request_payload(PATH, mr.iid))
+    change = work.change
+    assert change is not None
+    assert (change.base_ref, change.labels, change.draft) == (
+        "main",
+        ("database", "risky"),
+        True,
+    )
+    before = repo.branch_sha("main") or ""
+    after = server.merge_mr(PATH, mr.iid)
+    work = deliver(forge, "Push Hook", server.push_payload(PATH, "main", before, after))
+    assert work.change is not None
+    assert (work.change.base_ref, work.change.labels) == ("main", ("database", "risky"))

@@ -85,6 +85,7 @@ class Pull:
     author: str
     draft: bool = False
     state: str = "open"
+    labels: list[str] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     merged_at: float | None = None
     merge_commit_sha: str | None = None
@@ -266,10 +267,12 @@ class GitHubStandIn(StandIn[Recorded]):
         body: str | None = "",
         author: str = "dev",
         draft: bool = False,
+        labels: list[str] | None = None,
     ) -> Pull:
         repo = self._repo(full_name)
         number = max([0, *repo.pulls]) + 1
         pull = Pull(number, head, base or repo.default_branch, title, body, author, draft)
+        pull.labels = list(labels or [])
         repo.pulls[number] = pull
         return pull
 
@@ -1137,6 +1140,18 @@ class GitHubStandIn(StandIn[Recorded]):
             "title": pull.title,
             "body": pull.body,
             "draft": pull.draft,
+            "labels": [
+                {
+                    "id": 9000 + i,
+                    "node_id": f"LA_{i}",
+                    "url": f"{api}/labels/{name}",
+                    "name": name,
+                    "description": None,
+                    "color": "ededed",
+                    "default": False,
+                }
+                for i, name in enumerate(pull.labels)
+            ],
             "user": self._user_json(pull.author),
             "html_url": f"https://github.com/{repo.full_name}/pull/{pull.number}",
             "diff_url": f"https://github.com/{repo.full_name}/pull/{pull.number}.diff",

@@ -93,6 +93,7 @@ class MergeRequest:
     author: str
     state: str = "opened"
     draft: bool = False
+    labels: list[str] = field(default_factory=list)
     approved_by: list[str] = field(default_factory=list)
     versions: list[Version] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
@@ -242,6 +243,8 @@ class GitLabStandIn(StandIn[Recorded]):
         description: str = "",
         author: str = "dev",
         iid: int | None = None,
+        labels: list[str] | None = None,
+        draft: bool = False,
     ) -> MergeRequest:
         with self._lock:
             project = self.project(path)
@@ -255,6 +258,8 @@ class GitLabStandIn(StandIn[Recorded]):
                 title,
                 description,
                 author,
+                draft=draft,
+                labels=list(labels or []),
             )
             project.mrs[iid] = mr
             self._sync_versions(project, mr)
@@ -427,7 +432,7 @@ class GitLabStandIn(StandIn[Recorded]):
             "project": self._hook_project(project),
             "repository": self._hook_repository(project),
             "object_attributes": attrs,
-            "labels": [],
+            "labels": [{"id": 7000 + i, "title": name} for i, name in enumerate(mr.labels)],
             "changes": {},
             "assignees": [],
             "reviewers": [],
@@ -1036,7 +1041,7 @@ class GitLabStandIn(StandIn[Recorded]):
             "reviewers": [],
             "source_project_id": project.id,
             "target_project_id": project.id,
-            "labels": [],
+            "labels": list(mr.labels),
             "draft": mr.draft,
             "work_in_progress": mr.draft,
             "milestone": None,
