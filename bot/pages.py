@@ -800,6 +800,7 @@ class Pages:
             "missing_approvals": [a for a in approvals if not a["satisfied"]],
             "summary": summary(findings, approvals),
             "timeline": timeline,
+            "conditions": _conditions(stored.get("conditions")),
             "newer": newest["url"] if newest and newest.get("token") != token else None,
             # what scripts read from the first, minimal version of this endpoint
             "verdict": stored,
@@ -1312,3 +1313,19 @@ __all__ = [
     "routes",
     "wants_json",
 ]
+
+
+def _conditions(raw: Any) -> list[dict[str, Any]]:
+    """Rules with `if:` / `unless:`: whether each ran, and what each predicate saw."""
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict):
+            checks = item.get("checks")
+            out.append(
+                {
+                    "rule": str(item.get("rule", "")),
+                    "applies": bool(item.get("applies")),
+                    "checks": [str(c) for c in checks] if isinstance(checks, list) else [],
+                }
+            )
+    return out

@@ -61,7 +61,9 @@ class Count(StrictModel):
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
     def __str__(self) -> str:
-        return " ".join(f"{k} {v}" for k, v in (("min", self.min), ("max", self.max)) if v is not None)
+        return " ".join(
+            f"{k} {v}" for k, v in (("min", self.min), ("max", self.max)) if v is not None
+        )
 
 
 class Condition(StrictModel):
@@ -151,7 +153,11 @@ class Condition(StrictModel):
             out.append((f"{name} {group}", ok, seen))
         if self.labels_any is not None or self.labels_all is not None:
             labels = facts.labels
-            seen = ", ".join(labels) if labels else ("no labels" if labels is not None else "labels unknown")
+            seen = (
+                ", ".join(labels)
+                if labels
+                else ("no labels" if labels is not None else "labels unknown")
+            )
             if self.labels_any is not None:
                 ok = None if labels is None else bool(set(self.labels_any) & set(labels))
                 out.append((f"labels_any {self.labels_any}", ok, seen))
@@ -160,21 +166,37 @@ class Condition(StrictModel):
                 out.append((f"labels_all {self.labels_all}", ok, seen))
         if self.title_matches is not None:
             out.append(
-                (f"title_matches {self.title_matches!r}", bool(self._title.search(facts.title)), repr(facts.title[:80]))
+                (
+                    f"title_matches {self.title_matches!r}",
+                    bool(self._title.search(facts.title)),
+                    repr(facts.title[:80]),
+                )
             )
         if self.description_matches is not None:
             found = bool(self._description.search(facts.description))
-            out.append((f"description_matches {self.description_matches!r}", found, "found" if found else "not found"))
+            out.append(
+                (
+                    f"description_matches {self.description_matches!r}",
+                    found,
+                    "found" if found else "not found",
+                )
+            )
         if self.changed_files is not None:
             n = facts.changed_files
-            out.append((f"changed_files {self.changed_files}", self.changed_files.holds(n), f"{n} files"))
+            out.append(
+                (f"changed_files {self.changed_files}", self.changed_files.holds(n), f"{n} files")
+            )
         if self.changed_lines is not None:
             n = facts.changed_lines
-            out.append((f"changed_lines {self.changed_lines}", self.changed_lines.holds(n), f"{n} lines"))
+            out.append(
+                (f"changed_lines {self.changed_lines}", self.changed_lines.holds(n), f"{n} lines")
+            )
         if self.environments is not None:
             touched = facts.environments
             ok = bool(set(self.environments) & touched)
-            out.append((f"environments {self.environments}", ok, ", ".join(sorted(touched)) or "none"))
+            out.append(
+                (f"environments {self.environments}", ok, ", ".join(sorted(touched)) or "none")
+            )
         if self.draft is not None:
             draft = facts.draft
             ok = None if draft is None else draft is self.draft

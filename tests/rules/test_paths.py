@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from bot.change import Action, Approval, Decision
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import PolicyError, load_policy_text
 from bot.views.memory import MemoryView
-
-import pytest
 
 POLICY = load_policy_text(
     textwrap.dedent(
@@ -83,8 +83,7 @@ def test_block_and_warn_actions() -> None:
 def test_paths_is_required_and_excludes_are_checked() -> None:
     with pytest.raises(PolicyError) as err:
         load_policy_text(
-            "version: 1\nrules:\n  - id: p\n    kind: paths\n    action: warn\n"
-            "    exclude: ['']\n",
+            "version: 1\nrules:\n  - id: p\n    kind: paths\n    action: warn\n    exclude: ['']\n",
             "p.yml",
         )
     text = str(err.value)
