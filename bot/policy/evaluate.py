@@ -49,7 +49,7 @@ def evaluate(
         if not view.has_base and not rule.reads_contents:
             continue
         if rule.if_ is not None or rule.unless is not None:
-            runs, checks = outcome(rule.if_, rule.unless, facts)
+            runs, checks = outcome(rule.if_, rule.unless, facts.for_rule(rule.from_repository))
             conditions.append(ConditionOutcome(rule.id, runs, checks))
             if not runs:
                 continue
@@ -83,12 +83,12 @@ def change_facts(policy: Policy, ctx: RuleContext, directory: Directory) -> Chan
             return None  # a team whose members could not be listed: cannot say "not in"
         return False
 
-    def environments() -> set[str]:
+    def environments(from_repository: bool) -> set[str]:
         return {
             env
             for f in view.changed_files()
             for path in {f.path, f.old_path or f.path}
-            for env in ctx.environment_of(path)
+            for env in ctx.environments_seen(path, from_repository=from_repository)
         }
 
     return ChangeFacts(

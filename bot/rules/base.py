@@ -64,9 +64,13 @@ class RuleContext:
         must not make a production-only change look exercised elsewhere. A repository's
         own rule also sees the repository's environments, for paths the admin's leave
         unclassified (a path the admin classifies is theirs alone)."""
+        return self.environments_seen(path, from_repository=rule.from_repository)
+
+    def environments_seen(self, path: str, *, from_repository: bool) -> list[str]:
+        """`environment_of` for an admin rule (False) or a repository's own (True)."""
         found = [name for name, spec in self.environments.items() if spec.match_file(path)]
         admins = [name for name in found if name not in self.repository_environments]
-        if not rule.from_repository:
+        if not from_repository:
             return admins
         return admins or found
 

@@ -9,6 +9,7 @@ regex can never stall the bot on a crafted title.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,20 +19,14 @@ import re2
 from pydantic import Field, field_validator, model_validator
 
 from bot.rules.base import StrictModel
+from bot.rules.linear_regex import compile_regex
 
 UNKNOWN = None  # a predicate's outcome when the fact is missing
 
 
 def compile_linear(pattern: str) -> Any:
-    """An RE2 pattern: matching is linear in the input, whatever the pattern."""
-    options = re2.Options()
-    options.log_errors = False
-    try:
-        return re2.compile(pattern, options)
-    except re2.error as exc:
-        why = exc.args[0] if exc.args else exc
-        why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
-        raise ValueError(f"bad pattern {pattern!r} (RE2 syntax): {why}") from None
+    """An RE2 pattern (bot.rules.linear_regex): matching is linear in the input."""
+    return compile_regex(pattern)
 
 
 def branch_glob(pattern: str) -> Any:
@@ -217,10 +212,17 @@ class ChangeFacts:
     draft: bool | None
     count_files: Callable[[], int]
     count_lines: Callable[[], int]
-    touched_environments: Callable[[], set[str]]
+    #: the environments the changed files belong to, as an admin rule (False) or a
+    #: repository's own rule (True) sees them
+    touched_environments: Callable[[bool], set[str]]
     #: True / False, or None when membership cannot be known (no forge identity)
     member_of: Callable[[str], bool | None]
     _cache: dict[str, Any] = field(default_factory=dict)
+    repository_rule: bool = False
+
+    def for_rule(self, from_repository: bool) -> ChangeFacts:
+        """The same facts (and cache), seen by an admin rule or a repository's rule."""
+        return dataclasses.replace(self, repository_rule=from_repository)
 
     def _once(self, key: str, compute: Callable[[], Any]) -> Any:
         if key not in self._cache:
@@ -237,7 +239,8 @@ class ChangeFacts:
 
     @property
     def environments(self) -> set[str]:
-        return set(self._once("envs", self.touched_environments))
+        flag = self.repository_rule
+        return set(self._once(f"envs:{flag}", lambda: self.touched_environments(flag)))
 
 
 def outcome(
