@@ -19,9 +19,6 @@ from bot.rules.base import WHOLE_FILE, RuleBase, RuleContext, check_globs, compi
 
 class PathsRule(RuleBase):
     kind: Literal["paths"] = "paths"
-    paths: list[str] = Field(
-        min_length=1, description="gitignore-style globs of the governed files (required)."
-    )
     exclude: list[str] = Field(
         default_factory=list, description="gitignore-style globs taken out of `paths`."
     )

@@ -80,12 +80,11 @@ def test_block_and_warn_actions() -> None:
     assert verdict.decision is Decision.FAIL
 
 
-def test_paths_is_required_and_excludes_are_checked() -> None:
+def test_excludes_are_checked() -> None:
     with pytest.raises(PolicyError) as err:
         load_policy_text(
             "version: 1\nrules:\n  - id: p\n    kind: paths\n    action: warn\n    exclude: ['']\n",
             "p.yml",
         )
     text = str(err.value)
-    assert "p.yml:3:5: missing key 'paths' in rules.0" in text
     assert "p.yml:6:14: rules.0.exclude: an empty glob matches nothing" in text
