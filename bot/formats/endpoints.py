@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from bot.change import FileView
 from bot.formats import yamldoc
+from bot.formats.helm import PLACEHOLDER_RE as HELM_PLACEHOLDER_RE
 from bot.formats.yamldoc import MappingNode, Node, ScalarNode, SequenceNode
 
 __all__ = [
@@ -241,6 +242,8 @@ _HOSTPORT_RE = re.compile(
     r"(?:\[(?P<v6>[0-9a-fA-F:.]+(?:%[\w.-]+)?)\]|(?P<host>[A-Za-z0-9_.-]+))(?::(?P<port>\d{1,5}))?"
 )
 _TEMPLATE_MARKS = ("{", "}", "$", "%", "<", ">", "*", "(", ")")
+#: What a Helm template action reads as (bot/formats/helm.py), host names lower-cased.
+_HELM_ACTION_RE = re.compile(HELM_PLACEHOLDER_RE.pattern, re.I)
 _KV_LINE_RE = re.compile(
     r"""^\s*(?:export\s+)?["']?(?P<key>[A-Za-z_][\w.\-]*)["']?\s*(?:=|:(?!//))\s*(?P<value>.*)$"""
 )
@@ -299,6 +302,8 @@ def parse_url(url: str, *, web_kind: str | None = None) -> list[tuple[str, str, 
 def parse_hostport(value: str, *, need_port: bool) -> tuple[str, int | None] | None:
     """`host`, `host:port` or `[v6]:port` as (lowercased host, port or None)."""
     value = value.strip()
+    if _HELM_ACTION_RE.search(value):
+        return None  # a Helm template action: whatever it renders is not known here
     if value.count(":") > 1 and "[" not in value:
         # a bare IPv6 address (`fd00::5`) cannot carry a port
         return None if need_port else _bare_ipv6(value)

@@ -25,7 +25,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from bot.formats.yamldoc import MappingNode, Node, ScalarNode, SequenceNode, is_null, line_of
+from bot.formats.helm import PLACEHOLDER_RE as HELM_PLACEHOLDER_RE
+from bot.formats.helm import restore
+from bot.formats.yamldoc import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    YamlFile,
+    is_null,
+    line_of,
+)
 
 if TYPE_CHECKING:
     from bot.change import FileView
@@ -262,7 +272,6 @@ _ACTION_META_RE = re.compile(r"(?:^|/)action\.ya?ml$", re.I)
 _GITLAB_RE = re.compile(r"(?:^|/|\.)gitlab-ci\.ya?ml$|(?:^|/)\.gitlab/ci/.+\.ya?ml$", re.I)
 _KUSTOMIZATION_RE = re.compile(r"(?:^|/)kustomization\.ya?ml$", re.I)
 _HELM_VALUES_RE = re.compile(r"(?:^|/)values[^/]*\.ya?ml$", re.I)
-_HELM_TEMPLATE_RE = re.compile(r"(?:^|/)templates/", re.I)
 
 
 def file_kind(path: str) -> FileKind | None:
@@ -310,11 +319,6 @@ def extract(view: FileView, path: str, rev: str = "head") -> Extraction:
 
 
 def _extract_yaml(view: FileView, path: str, rev: str, out: Extraction) -> None:
-    if _HELM_TEMPLATE_RE.search(path):
-        # A Helm chart's templates are Go templates, not YAML; the pins are in values.yaml.
-        text = view.text(path, rev)
-        if text is not None and "{{" in text:
-            return
     doc = view.yaml(path, rev)
     if doc.missing:
         return
@@ -322,6 +326,20 @@ def _extract_yaml(view: FileView, path: str, rev: str, out: Extraction) -> None:
         out.problem = doc.problem or "unreadable"
         out.problem_line = doc.problem_line
         return
+    _extract_documents(path, doc, out)
+    if doc.template_actions:
+        # A Helm template read without its actions: show the references as written.
+        out.images = [_restored(image, doc.template_actions) for image in out.images]
+
+
+def _restored(image: ImageRef, actions: list[str]) -> ImageRef:
+    if not HELM_PLACEHOLDER_RE.search(image.text + image.value):
+        return image
+    text, value = restore(image.text, actions), restore(image.value, actions)
+    return ImageRef(image.path, image.line, text, image.source, has_template(value), value)
+
+
+def _extract_documents(path: str, doc: YamlFile, out: Extraction) -> None:
     emit = _Emitter(path, out)
     if _WORKFLOW_RE.search(path):
         for root in doc.documents:

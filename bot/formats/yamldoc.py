@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -53,14 +53,26 @@ class YamlFile:
     problem: str | None = None
     problem_line: int | None = None
     missing: bool = False
+    #: a Helm template's actions, which `__TPLn__` placeholders in its scalars stand for
+    template_actions: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.problem is None and not self.missing
 
 
-def load_yaml(text: str) -> YamlFile:
-    """Compose every document of `text`; never raises on any input."""
+def load_yaml(text: str, *, path: str = "") -> YamlFile:
+    """Compose every document of `text`; never raises on any input. A Helm template
+    (by `path`) is read without its template actions (bot/formats/helm.py)."""
+    from bot.formats.helm import is_helm_template, strip_actions
+
+    if path and is_helm_template(path, text):
+        stripped, actions = strip_actions(text)
+        found = load_yaml(stripped)
+        found.template_actions = actions
+        if found.problem is not None:
+            found.problem = f"Helm template, with its {{{{ }}}} actions taken out: {found.problem}"
+        return found
     try:
         if _may_nest_deeply(text):
             depth_problem = _depth_problem(text)

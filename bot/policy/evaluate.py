@@ -18,7 +18,7 @@ from bot.change import (
 from bot.policy.approvers import EMPTY_DIRECTORY, SYSTEMS, Directory, is_member, tally
 from bot.policy.preexisting import TouchedLines, judge_change_only
 from bot.policy.schema import Policy
-from bot.rules.base import UNREADABLE, RuleBase, RuleContext
+from bot.rules.base import READ_NOTE, UNREADABLE, RuleBase, RuleContext
 from bot.rules.conditions import ChangeFacts, outcome
 
 log = logging.getLogger(__name__)
@@ -190,13 +190,15 @@ def decide(findings: list[Finding], statuses: list[ApprovalStatus]) -> Decision:
 
 
 def _one_warning_per_unreadable_file(findings: list[Finding]) -> list[Finding]:
-    """A file no rule could read (binary, too big, an alias bomb) is one warning, from the
-    first rule that tried, not one per rule that reads contents."""
-    seen: set[tuple[str, int | None, str]] = set()
+    """A file no rule could read (binary, too big, an alias bomb), or read with a caveat, is
+    one finding per action, from the first rule that tried, not one per rule that reads
+    contents. Require-approval ones stay one per rule: each names its own approvers."""
+    seen: set[tuple[str, int | None, str, str, str]] = set()
     kept: list[Finding] = []
     for finding in findings:
-        if finding.message.startswith(UNREADABLE):
-            key = (finding.path, finding.line, finding.message)
+        if finding.message.startswith((UNREADABLE, READ_NOTE)):
+            rule = finding.rule if finding.action is Action.REQUIRE_APPROVAL else ""
+            key = (finding.path, finding.line, finding.message, str(finding.action), rule)
             if key in seen:
                 continue
             seen.add(key)

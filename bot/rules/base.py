@@ -40,8 +40,10 @@ def check_globs(patterns: list[str]) -> list[str]:
 #: The line of a finding about a whole file (it changed, it is a migration): SPEC gives
 #: every finding on a file with lines a line, and a forge annotation needs one.
 WHOLE_FILE = 1
-#: How the warning for a file that could not be read begins (`RuleBase.unreadable`).
+#: How the finding for a file that could not be read begins (`RuleBase.unreadable`).
 UNREADABLE = "could not check: "
+#: How the note on a file read with a caveat begins (`RuleBase.read_notes`).
+READ_NOTE = "read with a caveat: "
 
 
 @dataclass
@@ -162,8 +164,17 @@ class RuleBase(StrictModel):
         )
 
     def unreadable(self, path: str, reason: str, line: int | None = None) -> Finding:
-        """The `warn` a rule gives for a file it could not read; the rest is still checked."""
-        return self.finding(path, line, path, UNREADABLE + reason, action=Action.WARN)
+        """A file this rule should judge but could not read: at the rule's own action (fail
+        closed: a `block` rule blocks), saying why. The rest of the change is still checked."""
+        return self.finding(path, line, path, UNREADABLE + reason)
+
+    def read_notes(self, ctx: RuleContext, path: str, rev: str = "head") -> list[Finding]:
+        """The `warn` note on a file that was read and judged, but not as plainly as written
+        (bad bytes replaced, a large file): one per file after `evaluate` merges them."""
+        note = ctx.view.read_note(path, rev)
+        if note is None:
+            return []
+        return [self.finding(path, None, path, READ_NOTE + note, action=Action.WARN)]
 
     @classmethod
     def kind_name(cls) -> str:

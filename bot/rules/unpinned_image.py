@@ -28,6 +28,7 @@ from pydantic import Field
 from bot.change import Action, Finding
 from bot.formats.images import (
     ActionRef,
+    FileKind,
     ImageRef,
     Reference,
     extract,
@@ -102,8 +103,12 @@ class UnpinnedImageRule(RuleBase):
         findings: list[Finding] = []
         for changed in self.changed_files(ctx):
             found = extract(ctx.view, changed.path)
+            if found.kind is None:
+                continue
             if found.problem is not None:
                 findings.append(self.unreadable(changed.path, found.problem, found.problem_line))
+            elif found.kind is not FileKind.JSON:
+                findings.extend(self.read_notes(ctx, changed.path))
             overrides: dict[str, Reference] | None = None
             for image in found.images:
                 if image.source == "kubernetes" and image.reference is not None:
@@ -150,6 +155,12 @@ class UnpinnedImageRule(RuleBase):
             return self._judge_template(image)
         ref = image.reference
         if ref is None:
+            if "\ufffd" in image.value:
+                return self._image_finding(
+                    image,
+                    f"{_shown(image)} holds bytes that are not text (shown as U+FFFD), so the "
+                    "image it names cannot be known; write it as plain UTF-8",
+                )
             return None  # not a reference at all (e.g. a Helm flag named `image`)
         shown = _shown(image)
         if ref.digest is not None:

@@ -73,6 +73,7 @@ class YamlVersionCoercionRule(RuleBase):
             if parsed.problem is not None:
                 findings.append(self.unreadable(path, parsed.problem, parsed.problem_line))
                 continue
+            findings.extend(self.read_notes(ctx, path))
             dialect = dialect_of(path)
             for root in parsed.documents:
                 for coercion in find_coercions(root, dialect, path=path, extra_keys=extra):

@@ -115,7 +115,7 @@ def test_missing_path_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "reason"),
+    ("name", "content", "reason", "actions"),
     [
         (
             "bomb.yaml",
@@ -125,16 +125,36 @@ def test_missing_path_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFix
                 for i in range(8)
             ),
             "alias",
+            ["block"],
         ),
-        ("deep.yaml", "[" * 50_000 + "]" * 50_000, "nesting deeper"),
-        ("bad.yaml", "image: [unclosed\n", "YAML syntax error"),
-        ("latin1.yaml", "image: caf\xe9:latest\n".encode("latin-1"), "not valid UTF-8"),
-        ("huge.yaml", "image: nginx:1.0\n" + "# " + "x" * (6 * 1024 * 1024) + "\n", "over the"),
+        ("deep.yaml", "[" * 50_000 + "]" * 50_000, "nesting deeper", ["block"]),
+        ("bad.yaml", "image: [unclosed\n", "YAML syntax error", ["block"]),
+        # read on with U+FFFD: the reference it names cannot be known, and one note
+        (
+            "latin1.yaml",
+            "kind: Pod\napiVersion: v1\nspec:\n  containers:\n    - image: caf\xe9:1\n".encode(
+                "latin-1"
+            ),
+            "not valid UTF-8",
+            ["warn", "block"],
+        ),
+        # over the soft cap: read anyway, with a note
+        (
+            "huge.yaml",
+            "image: nginx:1.0\n" + "# " + "x" * (6 * 1024 * 1024) + "\n",
+            "read in full",
+            ["warn"],
+        ),
     ],
-    ids=["alias-bomb", "deep-nesting", "syntax-error", "latin1", "over-size-limit"],
+    ids=["alias-bomb", "deep-nesting", "syntax-error", "latin1", "over-soft-size-limit"],
 )
-def test_hostile_files_are_a_warning_and_the_rest_is_still_checked(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str | bytes, reason: str
+def test_hostile_files_are_one_finding_and_the_rest_is_still_checked(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: str | bytes,
+    reason: str,
+    actions: list[str],
 ) -> None:
     target = tmp_path / name
     if isinstance(content, bytes):
@@ -146,9 +166,10 @@ def test_hostile_files_are_a_warning_and_the_rest_is_still_checked(
     )
     code, out = scan(capsys, str(tmp_path), "--format", "json")
     findings = json.loads(out)["findings"]
-    warns = [f for f in findings if f["path"].endswith(name)]
-    # one warning for the file, not one per rule that reads contents
-    assert len(warns) == 1 and warns[0]["action"] == "warn", findings
-    assert any(reason in f["message"] for f in warns), warns
+    mine = [f for f in findings if f["path"].endswith(name)]
+    # one finding per file and action, not one per rule that reads contents; a block rule
+    # that cannot read a file blocks
+    assert [f["action"] for f in mine] == actions, findings
+    assert reason in mine[0]["message"], mine
     assert any(f["path"].endswith("pod.yaml") and f["action"] == "block" for f in findings)
     assert code == 1

@@ -368,12 +368,16 @@ def test_endpoint_record() -> None:
     assert endpoint.address == "[fd00::1]:6380"
 
 
-@pytest.mark.parametrize(
-    "content",
-    [b"\x00\x01redis://x.internal:6379", b"\xff\xfe REDIS_HOST=x.internal"],
-)
-def test_binary_and_undecodable_files_are_skipped(content: bytes) -> None:
-    assert found("deploy/demo/blob.env", content) == []
+def test_binary_files_are_skipped() -> None:
+    blob = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01\x02redis://x.internal:6379\x00\x00"
+    assert found("deploy/demo/blob.env", blob) == []
+    assert found("deploy/demo/blob.env", b"\xff\xfe REDIS_HOST=x.internal") == []  # UTF-16
+
+
+def test_stray_bytes_are_read_past() -> None:
+    """A NUL or a bad byte in a text file is read as U+FFFD; the rest is still judged."""
+    content = b"# caf\xe9\x00\nREDIS_URL=redis://x.internal:6379\n"
+    assert found("deploy/demo/app.env", content) == [(2, "redis", "x.internal", 6379)]
 
 
 def test_absent_file() -> None:

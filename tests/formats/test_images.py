@@ -808,7 +808,7 @@ def test_hcl_syntax_error_has_a_line() -> None:
     assert found.problem_line == 2
 
 
-def test_helm_templates_that_happen_to_be_yaml_are_skipped_too() -> None:
+def test_helm_templates_are_read_without_their_actions() -> None:
     path = "charts/web/templates/deployment.yaml"
     template = """\
     apiVersion: apps/v1
@@ -820,18 +820,27 @@ def test_helm_templates_that_happen_to_be_yaml_are_skipped_too() -> None:
             - image: "{{ .Values.image }}"
     """
     found = extract(MemoryView({path: textwrap.dedent(template)}), path)
-    assert found.problem is None and found.images == []
+    assert found.problem is None
+    assert [(i.line, i.text, i.template) for i in found.images] == [
+        (7, "{{ .Values.image }}", True)
+    ]
 
 
-def test_helm_templates_are_not_yaml_and_are_skipped() -> None:
+def test_helm_template_actions_inside_a_line_are_placeholders() -> None:
     template = (
+        "apiVersion: v1\nkind: Pod\n"
         "spec:\n  containers:\n    - image: {{ .Values.image }}\n      {{- toYaml .Values.x }}\n"
+        "    - image: nginx:latest\n"
     )
     found = extract(
         MemoryView({"charts/web/templates/deploy.yaml": template}),
         "charts/web/templates/deploy.yaml",
     )
-    assert found.problem is None and found.images == []
+    assert found.problem is None
+    assert [(i.line, i.text, i.template) for i in found.images] == [
+        (5, "{{ .Values.image }}", True),
+        (7, "nginx:latest", False),
+    ]
 
 
 def test_other_files_are_not_read() -> None:

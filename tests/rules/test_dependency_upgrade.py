@@ -555,21 +555,35 @@ def test_finding_explains_why_and_keeps_the_action() -> None:
         ),
         pytest.param(
             '{"dependencies": {"react": "^17.0.2"}}',
-            b'{"dependencies": {"caf\xe9": "^18.2.0"}}',
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
             None,
-            "could not check: not valid UTF-8",
-            id="undecodable",
+            "could not check: binary file",
+            id="binary",
         ),
     ],
 )
-def test_unparseable_manifest_warns(
+def test_unparseable_manifest_is_a_finding_at_the_rules_action(
     base: str, head: str | bytes, line: int | None, reason: str
 ) -> None:
-    rule = DependencyMajorUpgradeRule(id="major-upgrades", action=Action.BLOCK)
+    rule = DependencyMajorUpgradeRule(id="major-upgrades", action=Action.REQUIRE_APPROVAL)
     view = MemoryView(base={"package.json": base}, head={"package.json": head})
     (finding,) = rule.check(RuleContext(view=view))
-    assert (finding.path, finding.line, finding.action) == ("package.json", line, Action.WARN)
+    assert (finding.path, finding.line, finding.action) == (
+        "package.json",
+        line,
+        Action.REQUIRE_APPROVAL,
+    )
     assert finding.message.startswith(reason)
+
+
+def test_a_manifest_with_a_stray_byte_is_still_read() -> None:
+    rule = DependencyMajorUpgradeRule(id="major-upgrades", action=Action.BLOCK)
+    view = MemoryView(
+        base={"package.json": '{"dependencies": {"react": "^17.0.2"}}'},
+        head={"package.json": b'{"description": "caf\xe9", "dependencies": {"react": "^18.2.0"}}'},
+    )
+    [finding] = rule.check(RuleContext(view=view))
+    assert "major upgrade of react from 17.0.2 to 18.2.0" in finding.message
 
 
 class RenamingView(MemoryView):

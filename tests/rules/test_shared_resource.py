@@ -286,7 +286,7 @@ def test_no_environments_no_findings() -> None:
     assert RULE.check(RuleContext(view=view)) == []
 
 
-def test_an_oversized_changed_file_is_a_warning() -> None:
+def test_an_oversized_changed_file_is_a_finding_at_the_rules_action() -> None:
     class SmallView(MemoryView):
         MAX_FILE_BYTES = 64
 
@@ -297,8 +297,8 @@ def test_an_oversized_changed_file_is_a_warning() -> None:
         }
     )
     [finding] = RULE.check(RuleContext(view=view, environments=ENVIRONMENTS))
-    assert (finding.path, finding.action) == ("deploy/demo/.env", Action.WARN)
-    assert "limit" in finding.message
+    assert (finding.path, finding.action) == ("deploy/demo/.env", RULE.action)
+    assert "limit" in finding.message and "split it" in finding.message
 
 
 def test_scan_through_the_policy() -> None:

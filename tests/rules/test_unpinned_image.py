@@ -360,21 +360,32 @@ def test_only_changed_files_that_exist_at_head_are_checked() -> None:
     [
         ("deploy/app.yaml", "kind: Pod\nspec: [oops\n", True),
         ("infra/main.tf", 'resource "a" "b" {\n', True),
-        ("Dockerfile", b"FROM alpine\n\xff\xfe\n", True),
+        ("Dockerfile", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00FROM x", True),
         ("notes.txt", b"\xff\xfe not text", False),
         ("logo.png", b"\x89PNG\r\n\x1a\n\x00\x00", False),
     ],
 )
-def test_unreadable_files_warn_only_for_types_we_read(
+def test_unreadable_files_are_findings_only_for_types_we_read(
     path: str, content: str | bytes, warned: bool
 ) -> None:
     rule = UnpinnedImageRule(id="pinned-images", action=Action.BLOCK)
     findings = rule.check(RuleContext(view=MemoryView({path: content})))
     if warned:
-        assert [(f.path, str(f.action)) for f in findings] == [(path, W)]
+        assert [(f.path, str(f.action)) for f in findings] == [(path, B)]
         assert findings[0].message.startswith("could not check")
     else:
         assert findings == []
+
+
+def test_stray_bytes_are_read_past_with_one_note() -> None:
+    rule = UnpinnedImageRule(id="pinned-images", action=Action.BLOCK)
+    view = MemoryView({"Dockerfile": b"# caf\xe9\x00\nFROM alpine\n"})
+    findings = rule.check(RuleContext(view=view))
+    assert [(f.line, str(f.action), f.subject) for f in findings] == [
+        (None, W, "Dockerfile"),
+        (2, B, "alpine"),
+    ]
+    assert "U+FFFD" in findings[0].message
 
 
 def test_paths_limit_the_rule() -> None:

@@ -491,13 +491,13 @@ def test_aliases_expanding_to_a_million_nodes_stay_cheap() -> None:
     assert findings == [("values.yaml", 1, "tag: 1.20")]
 
 
-def test_alias_bomb_gives_one_warning() -> None:
+def test_alias_bomb_gives_one_finding_at_the_rules_action() -> None:
     findings = check({"values.yaml": _alias_bomb(levels=20, fanout=9)})
-    assert [(f.action, f.subject) for f in findings] == [(Action.WARN, "values.yaml")]
+    assert [(f.action, f.subject) for f in findings] == [(Action.BLOCK, "values.yaml")]
     assert "alias bomb" in findings[0].message
 
 
-def test_broken_file_gives_one_warning_and_the_rest_is_checked() -> None:
+def test_broken_file_gives_one_finding_and_the_rest_is_checked() -> None:
     findings = check(
         {
             "values.yaml": "image:\n  tag: 1.20\n  repository: [nginx\n",
@@ -506,7 +506,7 @@ def test_broken_file_gives_one_warning_and_the_rest_is_checked() -> None:
     )
     assert [(f.path, f.action) for f in findings] == [
         ("charts/ok/values.yaml", Action.BLOCK),
-        ("values.yaml", Action.WARN),
+        ("values.yaml", Action.BLOCK),  # a block rule that cannot read a file blocks
     ]
     warning = findings[1]
     assert warning.message.startswith("could not check: YAML syntax error")
