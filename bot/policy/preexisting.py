@@ -23,7 +23,7 @@ import logging
 from collections import defaultdict
 
 from bot.change import Action, ChangedFile, FileStatus, FileView, Finding
-from bot.rules.base import RuleBase
+from bot.rules.base import UNREADABLE, RuleBase
 from bot.views.lines import touched_lines
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,12 @@ def judge_change_only(
         new = [by_subject[f.subject] for f in findings]
     else:
         new = [touched.touches(f.path, f.line) for f in findings]
-    return [f if is_new else _preexisting(f) for f, is_new in zip(findings, new, strict=True)]
+    # A file the rule could not read was not judged at all, whatever line the parser named:
+    # it stays at the rule's action (fail closed).
+    return [
+        f if is_new or f.message.startswith(UNREADABLE) else _preexisting(f)
+        for f, is_new in zip(findings, new, strict=True)
+    ]
 
 
 def _preexisting(f: Finding) -> Finding:

@@ -172,3 +172,14 @@ def test_a_pull_request_with_a_broken_manifest_fails_on_github(
     run = harness.completed_run(head, "failure")
     assert run.conclusion == "failure"
     assert any("YAML syntax error" in a["message"] for a in run.annotations)
+
+
+def test_a_file_broken_before_the_change_still_blocks_when_the_change_touches_it(
+    git_repo: WorkTreeRepo,
+) -> None:
+    """Its syntax error is on a line the change did not touch, but nothing in it was judged."""
+    broken = "a: 1\nb: [oops\n" + "".join(f"c{i}: {i}\n" for i in range(20))
+    git_repo.commit({"k8s/app.yaml": broken}, "broken long ago")
+    data = check(git_repo, {"k8s/app.yaml": broken.replace("c19: 19", "c19: 20")})
+    assert data["decision"] == "fail"
+    assert {action for action, _line, _rule in of(data, "k8s/app.yaml")} == {"block"}

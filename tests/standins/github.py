@@ -205,7 +205,9 @@ class GitHubStandIn(StandIn[Recorded]):
         # GitHub cuts a tree listing at 100,000 entries (and 7 MB), saying `truncated`
         self.tree_entry_limit = 100_000
         # the App manifest flow: codes GitHub handed to the browser, Apps created from them
-        self.manifest_codes: dict[str, tuple[Json, str, float]] = {}  # code -> manifest, owner, expiry
+        self.manifest_codes: dict[
+            str, tuple[Json, str, float]
+        ] = {}  # code -> manifest, owner, expiry
         self.created_apps: list[Json] = []  # conversion answers, pem and secrets included
         self.manifest_owner = "octocat"  # who is signed in to the stand-in's github.com
         self._ids = itertools.count(1000)
@@ -571,7 +573,12 @@ class GitHubStandIn(StandIn[Recorded]):
             ("POST", r"/login/oauth/access_token", self._oauth_token, "none"),
             ("GET", r"/user", self._authenticated_user, "user"),
             ("POST", r"/settings/apps/new", self._new_app_form, "none"),
-            ("POST", r"/organizations/(?P<org>[^/]+)/settings/apps/new", self._new_app_form, "none"),
+            (
+                "POST",
+                r"/organizations/(?P<org>[^/]+)/settings/apps/new",
+                self._new_app_form,
+                "none",
+            ),
             ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", self._convert, "none"),
             ("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)", self._team, "token"),
             ("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)/members", self._members, "token"),
@@ -1011,7 +1018,9 @@ class GitHubStandIn(StandIn[Recorded]):
             "id": app_id,
             "slug": slug,
             "node_id": f"A_{app_id}",
-            "owner": self._user_json(owner, "Organization" if owner != self.manifest_owner else "User"),
+            "owner": self._user_json(
+                owner, "Organization" if owner != self.manifest_owner else "User"
+            ),
             "name": manifest.get("name"),
             "description": manifest.get("description"),
             "external_url": manifest.get("url"),
