@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = policy_sub.add_parser("validate", help="validate a policy file")
     validate.add_argument("file")
     policy_sub.add_parser("schema", help="print the policy file's JSON Schema")
+    test = policy_sub.add_parser(
+        "test", help="run a policy's test cases (exit 1 with a diff on any mismatch)"
+    )
+    test.add_argument("tests_file", metavar="FILE")
     simulate = policy_sub.add_parser(
         "simulate", help="replay recent changes against a candidate policy (server database)"
     )
@@ -289,6 +293,13 @@ def cmd_policy(args: argparse.Namespace) -> int:
         return EXIT_PASS
     if args.policy_command == "simulate":
         return _simulate(args)
+    if args.policy_command == "test":
+        from bot.policy.testing import render, run_tests
+
+        path = _existing(args.tests_file)
+        results = run_tests(path)
+        print(render(path, results))
+        return EXIT_PASS if all(r.passed for r in results) else EXIT_FINDINGS
     from bot.policy.validate import validate_file
 
     policy, warnings = validate_file(_existing(args.file))
