@@ -91,6 +91,10 @@ FIXES: dict[str, str] = {
         "Read the upgrade notes of the new major version and check every caller of what "
         "it removed, then get the approval asked for on this page."
     ),
+    "env-drift": (
+        "Set the key in another environment's configuration too (staging's values, manifest "
+        "or .env), so the setting runs somewhere before production, or get the approval."
+    ),
     "incomplete-change": (
         "changegate could not list every file of this change, so it cannot vouch for it. "
         "Split it into smaller pull/merge requests, or re-run the check (a listing that ran "

@@ -56,17 +56,22 @@ class TouchedLines:
         return lines is None or line is None or line in lines
 
     def _diff(self, changed: ChangedFile) -> frozenset[int] | None:
-        """None when the file cannot be compared: then every line counts as touched."""
-        new = self.view.text(changed.path, "head")
-        if new is None:
-            return None
-        if changed.status is FileStatus.ADDED:
-            return touched_lines(None, new)
-        old_path = changed.old_path or changed.path
-        old = self.view.text(old_path, "base")
-        if old is None:
-            return None if self.view.exists(old_path, "base") else touched_lines(None, new)
-        return touched_lines(old, new)
+        return lines_touched(self.view, changed)
+
+
+def lines_touched(view: FileView, changed: ChangedFile) -> frozenset[int] | None:
+    """The head lines of `changed` the change touched; None when the file cannot be
+    compared: then every line counts as touched."""
+    new = view.text(changed.path, "head")
+    if new is None:
+        return None
+    if changed.status is FileStatus.ADDED:
+        return touched_lines(None, new)
+    old_path = changed.old_path or changed.path
+    old = view.text(old_path, "base")
+    if old is None:
+        return None if view.exists(old_path, "base") else touched_lines(None, new)
+    return touched_lines(old, new)
 
 
 def judge_change_only(

@@ -25,6 +25,7 @@ from bot.approvals.freeze import BreakGlassSettings, FreezeWindow
 from bot.formats import yamldoc
 from bot.rules.base import RuleBase, StrictModel, check_globs, compile_globs
 from bot.rules.dependency_upgrade import DependencyMajorUpgradeRule
+from bot.rules.env_drift import EnvDriftRule
 from bot.rules.migration_playbook import MigrationPlaybookRule
 from bot.rules.paths import PathsRule
 from bot.rules.prod_only import ProdOnlyChangeRule
@@ -39,7 +40,8 @@ Rule = Annotated[
     | ProdOnlyChangeRule
     | MigrationPlaybookRule
     | DependencyMajorUpgradeRule
-    | PathsRule,
+    | PathsRule
+    | EnvDriftRule,
     Field(discriminator="kind"),
 ]
 
@@ -51,6 +53,7 @@ RULE_KINDS: tuple[type[RuleBase], ...] = (
     MigrationPlaybookRule,
     DependencyMajorUpgradeRule,
     PathsRule,
+    EnvDriftRule,
 )
 
 _DURATION = re.compile(
