@@ -127,6 +127,8 @@ class ApprovalStatus:
     granted: int
     approvers: tuple[str, ...] = ()  # who counted
     ignored: tuple[tuple[str, str], ...] = ()  # (who, why it did not count)
+    # who may still approve on the change's forge (logins, @org/team slugs), for the summary
+    eligible: tuple[str, ...] = ()
 
     @property
     def satisfied(self) -> bool:

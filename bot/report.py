@@ -171,7 +171,6 @@ def markdown_summary(
     verdict: Verdict,
     *,
     details_url: str | None = None,
-    who_can_approve: dict[str, list[str]] | None = None,
     limit: int = MARKDOWN_LIMIT,
 ) -> str:
     """Verdict, findings table, missing approvals and who can give them; within `limit`."""
@@ -184,7 +183,7 @@ def markdown_summary(
     if missing:
         head.append("")
         head.append("### Approvals still needed")
-        head.extend(_approval_line(s, who_can_approve) for s in missing)
+        head.extend(_approval_line(s) for s in missing)
     body: list[str] = []
     icons = {Action.BLOCK: "❌", Action.REQUIRE_APPROVAL: "✋", Action.WARN: "⚠️"}
     new, before = split_preexisting(verdict.findings)
@@ -210,11 +209,10 @@ def markdown_summary(
     return text[: limit - len(note)].rsplit("\n", 1)[0] + note
 
 
-def _approval_line(status: ApprovalStatus, who: dict[str, list[str]] | None) -> str:
+def _approval_line(status: ApprovalStatus) -> str:
     line = f"- **{status.rule}**: {status.granted} of {status.required} from group `{status.group}`"
-    members = (who or {}).get(status.group)
-    if members:
-        line += " — can approve: " + ", ".join(members)
+    if status.eligible:
+        line += " — can approve: " + ", ".join(f"`{m}`" for m in status.eligible)
     return line
 
 

@@ -9,6 +9,7 @@ from bot.change import (
     Action,
     Approval,
     ApprovalStatus,
+    Change,
     ConditionOutcome,
     Decision,
     FileView,
@@ -176,9 +177,18 @@ def approval_statuses(
                 granted=len(counted.granted),
                 approvers=counted.granted,
                 ignored=counted.ignored,
+                eligible=_eligible(policy, rule.approvers, change),
             )
         )
     return statuses
+
+
+def _eligible(policy: Policy, group: str, change: Change) -> tuple[str, ...]:
+    """The group's members on the change's own forge, but its author: what the check summary
+    names under "can approve" (Slack ids mean nothing to a reader on GitHub or GitLab)."""
+    if change.forge not in ("github", "gitlab"):
+        return ()
+    return tuple(m for m in policy.groups[group].members(change.forge) if m != change.author)
 
 
 def decide(findings: list[Finding], statuses: list[ApprovalStatus]) -> Decision:

@@ -65,6 +65,7 @@ def test_prod_only_change_is_approved_in_slack_then_superseded_and_rejected(
     number, head = open_pull(harness, repo, {"deploy/production/app.yaml": manifest(replicas=4)})
     run = harness.completed_run(head, "action_required")
     assert run.title == "Approval required (prod-only)"
+    assert "- **prod-only**: 0 of 1 from group `senior` — can approve: `alice`" in str(run.summary)
     message = harness.request_message("C0APPROVALS")
     assert message.blocks[0]["text"]["text"] == f"Approval needed: {REPO} #{number}"
     assert f"commit `{head[:7]}`" in str(message.blocks[1])
