@@ -695,8 +695,8 @@ def break_glass(
     group = policy.groups.get(settings.group)
     if group is None:
         return BreakGlassOutcome(False, f"The policy defines no `{settings.group}` group.")
-    if not is_member(policy, group, *actor, directory):
-        refusal = f"Only members of {settings.group} can break glass."
+
+    def refused(why: str) -> BreakGlassOutcome:
         audit.append(
             session,
             action="break_glass.refused",
@@ -705,10 +705,13 @@ def break_glass(
             sha=sha,
             channel=actor[0],
             delivery_id=delivery_id,
-            detail={"why": refusal, "reason": reason},
+            detail={"why": why, "reason": reason},
             at=now,
         )
-        return BreakGlassOutcome(False, refusal)
+        return BreakGlassOutcome(False, why)
+
+    if not is_member(policy, group, *actor, directory):
+        return refused(f"Only members of {settings.group} can break glass.")
     if len(reason) < settings.min_reason_length:
         return BreakGlassOutcome(
             False, f"Write why (at least {settings.min_reason_length} characters)."
@@ -719,19 +722,7 @@ def break_glass(
         for r in asked
         if r.kind != RequestKind.RETRO_REVIEW
     ):
-        refusal = SELF_BREAK_GLASS.format(group=settings.group)
-        audit.append(
-            session,
-            action="break_glass.refused",
-            actor=actor,
-            subject=subject,
-            sha=sha,
-            channel=actor[0],
-            delivery_id=delivery_id,
-            detail={"why": refusal, "reason": reason},
-            at=now,
-        )
-        return BreakGlassOutcome(False, refusal)
+        return refused(SELF_BREAK_GLASS.format(group=settings.group))
     pending = [r for r in asked if r.is_open]
     rules = sorted({rule for r in pending for rule in r.rules})
     review = review_group or (pending[0].group_name if pending else settings.group)

@@ -17,17 +17,17 @@ from pydantic import Field
 from bot.change import ChangedFile, Finding
 from bot.formats.envkeys import ConfigKey, config_keys, is_config_file
 from bot.policy.preexisting import lines_touched
-from bot.rules.base import RuleBase, RuleContext, StrictModel
+from bot.rules.base import RuleBase, RuleContext
+from bot.rules.prod_only import ProdOnlyChangeOptions
 
 #: How many looked-in files a message names before "and N more".
 MAX_NAMED = 3
 
 
-class EnvDriftOptions(StrictModel):
-    production: list[str] = Field(
-        default_factory=lambda: ["production"],
-        description="Names of the environments that count as production.",
-    )
+class EnvDriftOptions(ProdOnlyChangeOptions):
+    # which environments are production: the same option as prod-only-change's (no docstring:
+    # it would become the schema's description)
+    pass
 
 
 class EnvDriftRule(RuleBase):
