@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.views.lines import lines_changed
+
 if TYPE_CHECKING:
     from bot.formats.yamldoc import YamlFile
 
@@ -230,8 +232,6 @@ class FileView(abc.ABC):
     def changed_line_count(self) -> int:
         """Lines added plus lines removed over every changed text file (a binary or
         unreadable file counts as one line: it did change)."""
-        import difflib
-
         total = 0
         for changed in self.changed_files():
             old_path = changed.old_path or changed.path
@@ -242,10 +242,7 @@ class FileView(abc.ABC):
             ):
                 total += 1
                 continue
-            a, b = (before or "").splitlines(), (after or "").splitlines()
-            for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
-                if tag != "equal":
-                    total += (i2 - i1) + (j2 - j1)
+            total += lines_changed(before or "", after or "")
         return total
 
     def exists(self, path: str, rev: str = "head") -> bool:

@@ -27,6 +27,13 @@ def touched_lines(old: str | None, new: str) -> frozenset[int]:
     return frozenset(i + 1 for i in range(len(new_lines)) if i not in matched)
 
 
+def lines_changed(old: str, new: str) -> int:
+    """Lines added plus lines removed between `old` and `new`, by the same diff."""
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    unchanged = len(_match(old_lines, new_lines))
+    return (len(old_lines) - unchanged) + (len(new_lines) - unchanged)
+
+
 def _match(a: Sequence[str], b: Sequence[str]) -> set[int]:
     """Indices of `b` matched to an equal line of `a`."""
     matched: set[int] = set()
