@@ -15,7 +15,7 @@ import argparse
 import statistics
 import time
 
-from bot.cli import without_cycle_collection
+from bot.cli.check import without_cycle_collection
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import load_policy_text
 from bot.views.memory import MemoryView

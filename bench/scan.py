@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.change import Decision  # noqa: E402
-from bot.cli import without_cycle_collection  # noqa: E402
+from bot.cli.check import without_cycle_collection  # noqa: E402
 from bot.policy.evaluate import evaluate  # noqa: E402
 from bot.policy.schema import load_policy_file  # noqa: E402
 from bot.policy.sources import bundled_policy_path  # noqa: E402

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 
 from bot import inbox, metrics, store
 from bot.forges import Delivery
+from bot.settings import Settings
 from bot.store import deliveries as T
 from bot.store import is_postgres
 
@@ -399,7 +400,7 @@ class Jobs:
 
 
 def start_jobs(
-    settings: Any,
+    settings: Settings,
     forges: Mapping[str, Any],
     engine: Engine,
     *,
@@ -408,13 +409,13 @@ def start_jobs(
     initial_delay: float = 5.0,
 ) -> Jobs:
     """Start the jobs the configured forges need, every `interval` seconds (default: the
-    setting `redelivery_interval_seconds` if there is one, else 600; 0 turns them off).
-    The first round looks back `lookback` seconds (`redelivery_lookback_seconds`, else
-    24 h: it covers a downtime), later rounds two intervals (at least an hour)."""
+    setting `redelivery_interval_seconds`; 0 turns them off). The first round looks back
+    `lookback` seconds (`redelivery_lookback_seconds`: it covers a downtime), later rounds
+    two intervals (at least an hour)."""
     if interval is None:
-        interval = float(getattr(settings, "redelivery_interval_seconds", 600.0) or 0)
+        interval = settings.redelivery_interval_seconds
     if lookback is None:
-        lookback = float(getattr(settings, "redelivery_lookback_seconds", 86_400.0) or 0)
+        lookback = settings.redelivery_lookback_seconds
     jobs = Jobs()
     if interval <= 0:
         return jobs

@@ -141,10 +141,6 @@ class Settings(BaseSettings):
         parse_duration(value)
         return value
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def summary(self) -> dict[str, str]:
         """What is on and off, for the start-up log line (never a secret)."""
         return {

@@ -1,20 +1,21 @@
-"""HTTP endpoints: verify, store, answer. Nothing else happens here.
+"""The ack path: verify, store, answer; plus health, readiness and metrics.
 
-The only async code of the server. A request body is read (at most `max_body_bytes`); its
-signature is checked in constant time and its JSON parsed once, on the event loop (in the
-threadpool for big bodies and Slack); then `inbox.Writer` commits it, together with the
-deliveries that arrived meanwhile (group commit), and only then is the request answered.
-No policy is evaluated and no forge API is called on this path: that is the workers' job
-(a Slack click may open a reason modal, which must happen within Slack's 3 seconds).
+A request body is read (at most `max_body_bytes`); its signature is checked in constant
+time and its JSON parsed once, on the event loop (in the threadpool for big bodies and
+Slack); then `inbox.Writer` commits it, together with the deliveries that arrived meanwhile
+(group commit), and only then is the request answered. No policy is evaluated and no forge
+API is called on this path: that is the workers' job. The one exception is a Slack click
+that asks for a reason: its modal must open within Slack's 3 seconds.
 
 Status codes: 202 stored; 200 duplicate delivery id (or ping, or a Slack click, which
 must be answered 200); 400 malformed; 401 bad or missing signature, or no secret
-configured (never skip the check); 413 too large (Slack interactions over 64 KB, webhooks over 25 MB); 503 the database
-cannot store it, or too many unverified bytes are in flight (the sender retries; nothing is
-accepted that is not stored). A request without a signature is refused before its body is
-read, and bodies being read count against one shared budget until they are verified.
+configured (never skip the check); 413 too large (Slack interactions over 64 KB, webhooks
+over 25 MB); 503 the database cannot store it, or too many unverified bytes are in flight
+(the sender retries; nothing is accepted that is not stored). A request without a
+signature is refused before its body is read, and bodies being read count against one
+shared budget until they are verified. The GitHub webhook secret (it may be registered
+while the server runs) is read once per request.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -52,6 +53,10 @@ MAX_ID_LENGTH = 255
 #: about 0.1 ms for a typical 25 KB webhook: less than a hop to a thread); bigger ones in
 #: the threadpool, so that a 25 MB body never stalls other requests.
 INLINE_CHECK_BYTES = 256 * 1024
+
+
+#: Checks a body against its headers: the delivery, or the answer that refuses it.
+Verify = Callable[[bytes, Mapping[str, str]], "Delivery | Response"]
 
 
 class TooLarge(Exception):
@@ -141,7 +146,7 @@ class Ingress:
 
     # -- endpoints -------------------------------------------------------------------
     async def github(self, request: Request) -> Response:
-        return await self._receive(request, "github", self._verify_github)
+        return await self._receive(request, "github", None)
 
     async def gitlab(self, request: Request) -> Response:
         return await self._receive(request, "gitlab", self._verify_gitlab)
@@ -163,16 +168,18 @@ class Ingress:
         self,
         request: Request,
         forge: str,
-        verify: Callable[[bytes, Mapping[str, str]], Delivery | Response],
+        verify: Verify | None,
     ) -> Response:
+        """`verify` None: GitHub, whose signature is the HMAC computed while reading."""
         headers = {k.lower(): v for k, v in request.headers.items()}
-        unsigned = self._unsigned(forge, headers)
+        # read once: the App may be registered while the server runs
+        key = secret(stored_app.webhook_secret(self.settings)) if forge == "github" else None
+        unsigned = self._unsigned(forge, headers, key)
         if unsigned is not None:  # refused before a byte of the body is read
             return unsigned
         limit = (
             self.settings.slack_max_body_bytes if forge == "slack" else self.settings.max_body_bytes
         )
-        key = secret(stored_app.webhook_secret(self.settings)) if forge == "github" else None
         mac = hmac.new(key.encode(), digestmod="sha256") if key else None
         try:
             body = await read_body(request, limit, self.budget, mac)
@@ -186,8 +193,9 @@ class Ingress:
                 status_code=503,
                 headers={"Retry-After": "5"},
             )
-        if mac is not None:
-            verify = functools.partial(self._verify_github, digest=mac.hexdigest())
+        if verify is None:
+            assert mac is not None  # `_unsigned` refused GitHub deliveries without a secret
+            verify = functools.partial(_verify_github_digest, mac.hexdigest())
         try:
             if forge == "slack" or len(body) > INLINE_CHECK_BYTES:
                 # Slack subjects are read from the database; big bodies take a while to parse
@@ -232,7 +240,7 @@ class Ingress:
     def _check(
         self,
         forge: str,
-        verify: Callable[[bytes, Mapping[str, str]], Delivery | Response],
+        verify: Verify,
         body: bytes,
         headers: Mapping[str, str],
     ) -> tuple[Delivery, str] | Response:
@@ -267,11 +275,13 @@ class Ingress:
             return ""
 
     # -- per-forge verification ------------------------------------------------------
-    def _unsigned(self, forge: str, headers: Mapping[str, str]) -> Response | None:
+    def _unsigned(
+        self, forge: str, headers: Mapping[str, str], github_key: str | None
+    ) -> Response | None:
         """401 for what the headers alone show cannot be authentic (no secret configured,
         no signature, a wrong GitLab token), so its body is never read."""
         if forge == "github":
-            if not secret(stored_app.webhook_secret(self.settings)):
+            if not github_key:
                 metrics.REJECTED.labels("github", "no-secret").inc()
                 return _answer(401, "GitHub webhook secret not configured: refusing")
             if not headers.get("x-hub-signature-256"):
@@ -298,23 +308,6 @@ class Ingress:
             metrics.REJECTED.labels("gitlab", "signature").inc()
             return _answer(401, "bad or missing X-Gitlab-Token")
         return None
-
-    def _verify_github(
-        self, body: bytes, headers: Mapping[str, str], digest: str | None = None
-    ) -> Delivery | Response:
-        """`digest`: the HMAC computed while the body streamed in, if it was."""
-        key = secret(stored_app.webhook_secret(self.settings))  # registered meanwhile?
-        if not key:
-            metrics.REJECTED.labels("github", "no-secret").inc()
-            return _answer(401, "GitHub webhook secret not configured: refusing")
-        expected = "sha256=" + (digest or hmac.digest(key.encode(), body, "sha256").hex())
-        given = headers.get("x-hub-signature-256", "")
-        if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
-            metrics.REJECTED.labels("github", "signature").inc()
-            return _answer(401, "bad or missing X-Hub-Signature-256")
-        delivery_id = headers.get("x-github-delivery", "")
-        event = headers.get("x-github-event", "")
-        return _delivery("github", delivery_id, event, body, headers)
 
     def _verify_gitlab(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Response:
         refused = self._gitlab_token(headers)
@@ -384,6 +377,20 @@ class Ingress:
             metrics.QUEUE_AGE.set(stats.oldest_queued_age)
         log.debug("metrics collected in %.3fs", time.monotonic() - started)
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _verify_github_digest(
+    digest: str, body: bytes, headers: Mapping[str, str]
+) -> Delivery | Response:
+    """`digest`: the HMAC-SHA256 of `body` under the webhook secret, computed as it
+    streamed in; compared in constant time with the signature header."""
+    given = headers.get("x-hub-signature-256", "")
+    if not hmac.compare_digest(f"sha256={digest}".encode(), given.encode("utf-8", "replace")):
+        metrics.REJECTED.labels("github", "signature").inc()
+        return _answer(401, "bad or missing X-Hub-Signature-256")
+    delivery_id = headers.get("x-github-delivery", "")
+    event = headers.get("x-github-event", "")
+    return _delivery("github", delivery_id, event, body, headers)
 
 
 def _delivery(

@@ -244,8 +244,26 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     assert 'changegate_deliveries_received_total{event="issues",forge="github"}' in text
     assert 'changegate_webhooks_rejected_total{forge="github",reason="signature"}' in text
     assert 'changegate_queue_depth{state="queued"} 1.0' in text
-    assert "changegate_processing_seconds_bucket" in text or "changegate_processing_seconds" in text
     assert "changegate_policy_loaded 1.0" in text
+
+
+def _processed(client: TestClient) -> float:
+    """How many GitHub pull_request deliveries the processing-time histogram has seen."""
+    text = client.get("/metrics").text
+    series = 'changegate_processing_seconds_count{event="pull_request",forge="github"} '
+    line = next((x for x in text.splitlines() if x.startswith(series)), series + "0")
+    return float(line[len(series) :])
+
+
+def test_processing_time_is_measured_per_delivery(
+    client_factory: Callable[..., TestClient], forge: MemoryForge
+) -> None:
+    client = client_factory(workers=1)
+    before = _processed(client)
+    body = payload(repo="acme/app", number=12, head="abc")
+    client.post("/webhooks/github", content=body, headers=gh_headers(body))
+    _wait(lambda: len(forge.published) == 1)
+    _wait(lambda: _processed(client) == before + 1)
 
 
 def test_details_page_shows_the_stored_verdict(
