@@ -119,6 +119,10 @@ class Approval:
     sha: str
     via: str = ""  # e.g. "review", "slack", "mr-approval"
     at: dt.datetime | None = None  # when it was given (naive UTC), where the system says
+    #: the paths it vouches for, None for the whole change: an approval carried over from
+    #: a pull request in a merge queue covers only what that request brought
+    #: (bot/policy/carryover.py; "" stands for the change as a whole)
+    covers: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

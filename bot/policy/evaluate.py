@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 
@@ -17,6 +18,7 @@ from bot.change import (
     Verdict,
 )
 from bot.policy.approvers import EMPTY_DIRECTORY, SYSTEMS, Directory, is_member, tally
+from bot.policy.carryover import least_approved
 from bot.policy.preexisting import TouchedLines, judge_change_only
 from bot.policy.schema import Policy
 from bot.rules.base import READ_NOTE, UNREADABLE, RuleBase, RuleContext
@@ -160,14 +162,18 @@ def approval_statuses(
     for rule in policy.rules:
         if rule.id not in asking or rule.approvers is None:
             continue
-        counted = tally(
-            policy,
-            rule.approvers,
+        counted = least_approved(
+            (f.path for f in findings if f.rule == rule.id and f.action is Action.REQUIRE_APPROVAL),
             approvals,
-            head=change.head,
-            author=author,
-            directory=directory,
-            since=change.basis_since,
+            functools.partial(
+                tally,
+                policy,
+                rule.approvers,
+                head=change.head,
+                author=author,
+                directory=directory,
+                since=change.basis_since,
+            ),
         )
         statuses.append(
             ApprovalStatus(
