@@ -19,6 +19,7 @@ when a Slack click, a break-glass or the expiry sweep decides it (`resume()`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from bot import audit, inbox, store
 from bot.approvals import workflow
 from bot.approvals.freeze import GateDecision
 from bot.approvals.models import ApprovalRequestRecord, RequestKind
-from bot.forges import Forge, Work
+from bot.forges import DeployKind, Deployment, DeployTarget, Forge, Work
 from bot.policy.approvers import Directory
 from bot.policy.schema import DeployGate, Policy
 
@@ -60,20 +61,9 @@ def last_verdict(engine: Engine, forge: str, repo: str, sha: str) -> str | None:
         ).scalar()
 
 
-def waiting_entry(forge: str, work: Work) -> dict[str, Any]:
+def waiting_entry(deployment: Deployment) -> dict[str, Any]:
     """What it takes to answer this deployment later, kept on its request."""
-    extra = work.extra
-    if forge == "github":
-        return {"kind": "protection-rule", "run_id": int(extra["run_id"])}
-    if extra.get("kind") == "approval":
-        return {"kind": "approval", "deployment_id": int(extra["deployment_id"])}
-    environment = extra.get("environment")
-    jobs = [
-        int(job["job_id"])
-        for job in extra.get("jobs") or [{"job_id": extra["job_id"]}]
-        if job.get("environment", environment) == environment
-    ]
-    return {"kind": "manual-job", "job_ids": jobs, "pipeline_id": extra.get("pipeline_id")}
+    return deployment.target.to_json()
 
 
 class DeployGates:
@@ -95,23 +85,23 @@ class DeployGates:
     def handle(self, work: Work, forge: Forge, item: inbox.Claimed) -> Result:
         from bot.governor import effective_policy
 
-        change = work.change
-        environment = str(work.extra.get("environment") or (change and change.environment) or "")
-        if change is None or not environment:
+        change, deployment = work.change, work.deployment
+        environment = deployment.environment if deployment is not None else ""
+        if change is None or deployment is None or not environment:
             return inbox.IGNORED, "deployment gate without a change or an environment"
         policy = effective_policy(self.holder.policy, forge, work)
         gate = policy.deploys.get(environment)
-        if forge.name == "gitlab" and work.extra.get("kind") == "deployment":
+        if deployment.target.kind is DeployKind.STARTED:
             if gate is None and policy.deploys.default == "allow":
                 return inbox.IGNORED, f"no deploy gate for {environment}; deploys.default allows"
             return self._audit_start(work, environment, item.key)
         if gate is None:
             return self._ungated(work, forge, policy, environment, item.key)
             return self._audit_start(work, environment, item.key)
-        entry = waiting_entry(forge.name, work)
-        if work.extra.get("unreadable"):  # who started it is unknown: nobody can approve
+        entry = waiting_entry(deployment)
+        if deployment.unreadable:  # who started it is unknown: nobody can approve
             comment = (
-                f"changegate {work.extra['unreadable']}: it cannot tell who started "
+                f"changegate {deployment.unreadable}: it cannot tell who started "
                 "this deploy, so it cannot be approved."
             )
             self._answer(forge, change.repo, environment, entry,
@@ -135,7 +125,7 @@ class DeployGates:
                 initiator=(forge.name, change.author) if change.author else None,
                 gate=gate,
                 delivery_id=item.key,
-                details={"waiting": [], "initiators": work.extra.get("initiators") or []},
+                details={"waiting": [], "initiators": [list(i) for i in deployment.initiators]},
                 new_run=True,
                 directory=directory,
             )
@@ -166,8 +156,8 @@ class DeployGates:
         that fails open lets a typo or a new environment through), unless the admin policy
         says `deploys.default: allow`. GitHub waits on us as its protection rule, so it is
         always answered; a GitLab manual job simply stays unplayed."""
-        change = work.change
-        assert change is not None
+        change, deployment = work.change, work.deployment
+        assert change is not None and deployment is not None
         allowed = policy.deploys.default == "allow"
         if allowed:
             comment = f"changegate has no gate for {environment}; deploys.default allows it."
@@ -178,7 +168,7 @@ class DeployGates:
             )
         if forge.name == "github":
             decision = GateDecision("approved" if allowed else "rejected", comment)
-            self._answer(forge, change.repo, environment, waiting_entry("github", work),
+            self._answer(forge, change.repo, environment, waiting_entry(deployment),
                          decision, None)  # fmt: skip
         if not allowed:
             with Session(self.engine) as session:
@@ -305,21 +295,16 @@ class DeployGates:
         request: ApprovalRequestRecord | None,
     ) -> None:
         approved = decision.state == "approved"
-        kind = entry.get("kind")
-        answer = getattr(forge, "answer_deployment", None)
-        if kind == "protection-rule" and answer is not None:
-            answer(repo, int(entry["run_id"]), environment, approved, decision.comment)
-        elif kind == "approval" and answer is not None:
-            answer(repo, int(entry["deployment_id"]), approved, decision.comment)
-        elif kind == "manual-job":
-            play = getattr(forge, "play_job", None)
-            if approved and play is not None:
-                for job_id in entry.get("job_ids") or []:
-                    play(repo, int(job_id))
-                    self._audit_play(forge.name, repo, environment, int(job_id), request)
-            elif not approved:
-                log.info("%s: manual deploy to %s stays unplayed: %s", repo, environment,
-                         decision.comment)  # fmt: skip
+        target = DeployTarget.from_json(entry)
+        targets = [target]
+        if target.kind is DeployKind.MANUAL_JOB and approved:  # one job at a time: each start
+            # is audited as it happens, even if a later one is refused
+            targets = [dataclasses.replace(target, job_ids=(job,)) for job in target.job_ids]
+        for one in targets:
+            for job_id in forge.answer_deployment(
+                repo, environment, one, approved, decision.comment
+            ):
+                self._audit_play(forge.name, repo, environment, job_id, request)
         log.info("deploy gate %s %s: %s", repo, environment, decision.state)
 
     def _audit_play(
@@ -367,9 +352,9 @@ class DeployGates:
     def _audit_start(self, work: Work, environment: str, delivery_key: str) -> Result:
         """A GitLab deployment that is created or already running: nothing can hold it;
         record whether it had its approval."""
-        change = work.change
-        assert change is not None
-        status = str(work.extra.get("deployment_status") or "")
+        change, deployment = work.change, work.deployment
+        assert change is not None and deployment is not None
+        status = deployment.status
         if status != "running":
             return inbox.IGNORED, f"deployment {status}: gated through its manual job"
         subject = workflow.deploy_subject("gitlab", change.repo, environment)
@@ -387,7 +372,7 @@ class DeployGates:
                 channel="gitlab",
                 delivery_id=delivery_key,
                 decision="approved" if approved else "unapproved",
-                detail={"deployment_id": work.extra.get("deployment_id")},
+                detail={"deployment_id": deployment.target.deployment_id},
             )
             session.commit()
         return inbox.DONE, "started with approval" if approved else "started WITHOUT approval"

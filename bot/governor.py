@@ -16,16 +16,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
 from bot import metrics, store
 from bot.change import Approval, Change
-from bot.forges import Forge, Work
+from bot.forges import RECHECK, Forge, Landed, Work
 from bot.policy.approvers import Directory
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import Policy, PolicyError, load_policy_file
+from bot.policy.sources import REPOSITORY_POLICY
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: work that this server asked for itself (after a Slack decision, an expiry): it never
 #: re-opens an expired approval request; a forge event (a re-run, a push) does
-SELF_EVENTS = frozenset({"recheck"})
+SELF_EVENTS = frozenset({RECHECK})
 
 
 class PolicyHolder:
@@ -123,16 +124,16 @@ class Outcome:
 
 
 def _landed_approvals(
-    forge: Forge, change: Change, landed: dict[str, Any], approvals: ApprovalService | None
+    forge: Forge, change: Change, landed: Landed, approvals: ApprovalService | None
 ) -> list[Approval]:
     """The approvals a merged pull/merge request had on its head, for the commit that
     merged it. The forge lists a request as landed only when the merge commit holds the
     very files of that head: approvers approved exactly what is now on the branch."""
-    head = str(landed["head"])
-    theirs = dataclasses.replace(change, number=int(landed["number"]), head=head, base=None)
+    head = landed.head
+    theirs = dataclasses.replace(change, number=landed.number, head=head, base=None)
     given = [a for a in forge.approvals(theirs) if a.sha == head]
     if approvals is not None:
-        given += approvals.approvals_for(str(landed["subject"]), head)
+        given += approvals.approvals_for(landed.subject, head)
     return [dataclasses.replace(a, sha=change.head) for a in given]
 
 
@@ -155,7 +156,7 @@ def effective_policy(admin: Policy, forge: Forge, work: Work) -> Policy:
     assert work.change is not None
     from bot.policy.merge import merge_policies
 
-    return merge_policies(admin, forge.repository_policy(work.change), ".changegate.yml")
+    return merge_policies(admin, forge.repository_policy(work.change), REPOSITORY_POLICY)
 
 
 def collective_entries(policy: Policy, system: str) -> list[str]:
@@ -210,7 +211,7 @@ def handle(
 
         slack_approvals = approvals.approvals_for(subject, change.head)
         directory = merge_directories(directory, approvals.directory(governing))
-    for landed in work.extra.get("landed") or []:
+    for landed in work.landed:
         forge_approvals = [
             *forge_approvals,
             *_landed_approvals(forge, change, landed, approvals),
@@ -228,7 +229,7 @@ def handle(
             directory=directory,
             details_url=url,
             delivery_key=delivery_key,
-            reopen_expired=work.extra.get("event") not in SELF_EVENTS,
+            reopen_expired=work.event not in SELF_EVENTS,
         )
         if override is not None:
             verdict = dataclasses.replace(verdict, decision=override.decision)

@@ -58,6 +58,7 @@ from bot.change import Approval, Change, Decision, Verdict
 from bot.forges import Delivery, Forge
 from bot.policy.approvers import Directory, is_member
 from bot.policy.schema import Policy, parse_duration
+from bot.policy.sources import REPOSITORY_POLICY
 
 if TYPE_CHECKING:
     from bot.gates import DeployGates
@@ -193,7 +194,7 @@ class ApprovalService:
         if forge is None or not repo:
             return admin
         change = Change(repo=repo, base=None, head=sha, forge=forge_name)
-        return merge_policies(admin, forge.repository_policy(change), ".changegate.yml")
+        return merge_policies(admin, forge.repository_policy(change), REPOSITORY_POLICY)
 
     def directory(
         self, policy: Policy, groups: Sequence[str] | None = None, *, fast: bool = False

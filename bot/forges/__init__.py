@@ -15,7 +15,19 @@ from typing import Any, Protocol
 import orjson
 
 from bot.change import Approval, Change, FileView, Verdict
+from bot.forges.work import RECHECK, DeployKind, Deployment, DeployTarget, Landed, Work
 from bot.policy.approvers import Directory
+
+__all__ = [
+    "RECHECK",
+    "Delivery",
+    "DeployKind",
+    "DeployTarget",
+    "Deployment",
+    "Forge",
+    "Landed",
+    "Work",
+]
 
 
 @dataclass(frozen=True)
@@ -43,22 +55,9 @@ class Delivery:
         return payload if isinstance(payload, dict) else None
 
 
-@dataclass(frozen=True)
-class Work:
-    """What a delivery asks for, once parsed by its forge.
-
-    `subject` serializes work: two deliveries with the same subject (one pull request,
-    one branch) are never processed at the same time.
-    """
-
-    action: str  # "evaluate" | "ignore" | forge-specific actions such as "deployment-gate"
-    subject: str = ""  # e.g. "github:acme/app#12"
-    change: Change | None = None
-    reason: str = ""  # why ignored, for logs and the inbox record
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class Forge(Protocol):
+    """Everything the orchestrators ask of a forge; mypy checks each forge against it."""
+
     name: str
 
     def subject_of(self, delivery: Delivery) -> str:
@@ -100,4 +99,13 @@ class Forge(Protocol):
         """Post the verdict: check run + annotations, or commit status + MR note. `note`
         says why the decision differs from the findings (a Slack rejection, a break-glass);
         it is passed only when there is one."""
+        ...
+
+    def answer_deployment(
+        self, repo: str, environment: str, target: DeployTarget, approved: bool, comment: str
+    ) -> tuple[int, ...]:
+        """Answer a deployment waiting on changegate: approve or reject a GitHub protection
+        rule or a GitLab blocked deployment, play GitLab manual jobs once approved (a
+        rejected one stays unplayed). Returns the ids of the jobs it started, for the
+        audit log. A target of another forge's kind is a bug: ValueError."""
         ...

@@ -46,15 +46,15 @@ from bot.change import (
     Finding,
     Verdict,
 )
-from bot.forges import Delivery, Work
+from bot.forges import RECHECK, Delivery, DeployKind, Deployment, DeployTarget, Forge, Landed, Work
 from bot.forges.cache import LRU
 from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees, list_tree
 from bot.policy.approvers import Directory
+from bot.policy.sources import REPOSITORY_POLICY
 
 log = logging.getLogger(__name__)
 
 CHECK_NAME = "changegate"
-POLICY_FILE = ".changegate.yml"
 MAX_PULL_FILES = 3000  # GitHub lists at most 3,000 files of a pull request
 MAX_COMPARE_FILES = 300  # and at most 300 files of a compare
 ANNOTATIONS_PER_REQUEST = 50
@@ -393,14 +393,13 @@ class GitHubForge:
         if not isinstance(installation, int):
             return Work("ignore", subject, reason=f"{event}: no installation in the payload")
         self.remember_installation(repo, installation)
-        extra = {"installation_id": installation, "event": event, "action": action}
 
         if event == "pull_request":
             if action not in PULL_ACTIONS:
                 return Work("ignore", subject, reason=f"pull_request {action} is not evaluated")
             number = payload.get("number") or payload["pull_request"]["number"]
             stated = (payload.get("pull_request") or {}).get("head", {}).get("sha")
-            return self._evaluate_pull(repo, int(number), subject, extra, stated)
+            return self._evaluate_pull(repo, int(number), subject, event, stated)
         if event == "pull_request_review":
             if action not in REVIEW_ACTIONS:
                 return Work(
@@ -408,21 +407,19 @@ class GitHubForge:
                 )
             number = payload["pull_request"]["number"]
             stated = payload["pull_request"].get("head", {}).get("sha")
-            return self._evaluate_pull(repo, int(number), subject, extra, stated)
+            return self._evaluate_pull(repo, int(number), subject, event, stated)
         if event in ("check_run", "check_suite"):
-            return self._check_event(event, action, payload, repo, subject, extra)
+            return self._check_event(event, action, payload, repo, subject)
         if event == "push":
-            return self._push(payload, repo, subject, extra)
+            return self._push(payload, repo, subject)
         if event == "deployment_protection_rule":
-            return self._deployment_gate(payload, repo, subject, extra)
+            return self._deployment_gate(payload, repo, subject)
         return Work("ignore", subject, reason=f"event {event} is not handled")
 
     def change_work(self, repo: str, number: int) -> Work:
         """Re-evaluation of a pull request as it is now (after a Slack decision)."""
         try:
-            return self._evaluate_pull(
-                repo, number, f"github:{repo}#{number}", {"event": "recheck"}, None
-            )
+            return self._evaluate_pull(repo, number, f"github:{repo}#{number}", RECHECK, None)
         except UnknownObjectException as exc:
             return Work("ignore", reason=f"{repo}#{number}: not found on GitHub ({exc.status})")
 
@@ -438,7 +435,7 @@ class GitHubForge:
         return Work("ignore", subject, reason=f"{event} {action}: bookkeeping only")
 
     def _evaluate_pull(
-        self, repo: str, number: int, subject: str, extra: dict[str, Any], stated: str | None
+        self, repo: str, number: int, subject: str, event: str, stated: str | None
     ) -> Work:
         """Evaluate the pull request as it is now, whatever head the payload named."""
         pull = self.repo(repo).get_pull(number)
@@ -459,11 +456,10 @@ class GitHubForge:
             labels=tuple(label.name for label in pull.labels),
             draft=bool(pull.draft),
         )
-        reason = ""
         if stated and stated != change.head:
             reason = f"payload named head {stated[:12]}; evaluating current head {change.head[:12]}"
-            extra = {**extra, "payload_head": stated}
-        return Work("evaluate", subject, change=change, reason=reason, extra=extra)
+            return Work("evaluate", subject, change, reason, event=event, payload_head=stated)
+        return Work("evaluate", subject, change=change, event=event)
 
     def _check_event(
         self,
@@ -472,7 +468,6 @@ class GitHubForge:
         payload: dict[str, Any],
         repo: str,
         subject: str,
-        extra: dict[str, Any],
     ) -> Work:
         if action not in CHECK_ACTIONS or (event == "check_suite" and action != "rerequested"):
             return Work("ignore", subject, reason=f"{event} {action} is not ours to act on")
@@ -485,21 +480,16 @@ class GitHubForge:
         if not numbers and head:
             commit = self.repo(repo).get_commit(head)
             numbers = [p.number for p in commit.get_pulls() if p.state == "open"]
-        if numbers:
-            work = self._evaluate_pull(repo, numbers[0], f"github:{repo}#{numbers[0]}", extra, head)
-            if len(numbers) > 1:
-                work.extra["other_pulls"] = numbers[1:]
-            return work
+        if numbers:  # a commit in several pull requests: the first one's check run
+            return self._evaluate_pull(repo, numbers[0], f"github:{repo}#{numbers[0]}", event, head)
         external = str(body.get("external_id") or "")
         if external.startswith("push:") and head:
             base = external.removeprefix("push:")
             change = Change(repo=repo, base=base, head=head, forge="github", title="push")
-            return Work("evaluate", subject, change=change, extra=extra)
+            return Work("evaluate", subject, change=change, event=event)
         return Work("ignore", subject, reason=f"{event}: no open pull request for {head[:12]}")
 
-    def _push(
-        self, payload: dict[str, Any], repo: str, subject: str, extra: dict[str, Any]
-    ) -> Work:
+    def _push(self, payload: dict[str, Any], repo: str, subject: str) -> Work:
         ref = str(payload.get("ref") or "")
         default = (payload.get("repository") or {}).get("default_branch")
         before, after = str(payload.get("before") or ""), str(payload.get("after") or "")
@@ -535,15 +525,13 @@ class GitHubForge:
             )
             # approvals carry over only to a merge commit holding the very files approved
             tree = self._tree_of(repo, after)
-            extra = {
-                **extra,
-                "landed": [
-                    {"subject": f"github:{repo}#{p.number}", "number": p.number, "head": p.head.sha}
-                    for p in merged
-                    if self._tree_of(repo, p.head.sha) == tree
-                ],
-            }
-        return Work("evaluate", subject, change=change, extra=extra)
+            landed = tuple(
+                Landed(f"github:{repo}#{p.number}", p.number, p.head.sha)
+                for p in merged
+                if self._tree_of(repo, p.head.sha) == tree
+            )
+            return Work("evaluate", subject, change=change, event="push", landed=landed)
+        return Work("evaluate", subject, change=change, event="push")
 
     def _tree_of(self, repo: str, sha: str) -> str:
         return str(self.repo(repo).get_git_commit(sha).tree.sha)
@@ -555,9 +543,7 @@ class GitHubForge:
         pulls = self.repo(repo).get_commit(sha).get_pulls()
         return [p for p in pulls if p.merged_at is not None and p.base.ref == default]
 
-    def _deployment_gate(
-        self, payload: dict[str, Any], repo: str, subject: str, extra: dict[str, Any]
-    ) -> Work:
+    def _deployment_gate(self, payload: dict[str, Any], repo: str, subject: str) -> Work:
         """A deployment protection rule asks for a decision. The callback URL only yields
         the run id (checked against the repository); the answer is sent to the API URL."""
         environment = str(payload.get("environment") or "")
@@ -578,19 +564,27 @@ class GitHubForge:
             environment=environment,
         )
         run_id = int(match["run"])
-        extra = {**extra, "run_id": run_id, "environment": environment}
+        target = DeployTarget(DeployKind.PROTECTION_RULE, run_id=run_id)
         try:
-            extra["initiators"] = self._deploy_initiators(repo, run_id, sha, payload)
+            initiators = self._deploy_initiators(repo, run_id, sha, payload)
+            deployment = Deployment(environment, target, initiators)
         except GithubException as exc:
             if exc.status not in (403, 404):
                 raise  # retried with the delivery
             # fail closed: without knowing who started it, nobody's approval can be trusted
-            extra["unreadable"] = f"cannot read workflow run {run_id} ({exc.status})"
-        return Work("deployment-gate", subject, change=change, extra=extra)
+            unreadable = f"cannot read workflow run {run_id} ({exc.status})"
+            deployment = Deployment(environment, target, unreadable=unreadable)
+        return Work(
+            "deployment-gate",
+            subject,
+            change,
+            event="deployment_protection_rule",
+            deployment=deployment,
+        )
 
     def _deploy_initiators(
         self, repo: str, run_id: int, sha: str, payload: dict[str, Any]
-    ) -> list[list[str]]:
+    ) -> tuple[tuple[str, str], ...]:
         """Everyone behind a deployment, not only its creator (often `github-actions[bot]`):
         the workflow run's actor and triggering actor, and the authors of the pull requests
         of the deployed SHA. None of them may approve it."""
@@ -607,22 +601,25 @@ class GitHubForge:
         for login in logins:
             if login:
                 seen.setdefault(login, None)
-        return [["github", login] for login in seen]
+        return tuple(("github", login) for login in seen)
 
     def answer_deployment(
-        self, repo: str, run_id: int, environment: str, approved: bool, comment: str
-    ) -> None:
-        """Approve or reject a deployment waiting on our protection rule."""
+        self, repo: str, environment: str, target: DeployTarget, approved: bool, comment: str
+    ) -> tuple[int, ...]:
+        """Approve or reject a workflow run waiting on our protection rule."""
+        if target.kind is not DeployKind.PROTECTION_RULE or target.run_id is None:
+            raise ValueError(f"GitHub cannot answer a {target.kind} deployment")
         gh_repo = self.repo(repo)
         gh_repo.requester.requestJsonAndCheck(
             "POST",
-            f"{gh_repo.url}/actions/runs/{int(run_id)}/deployment_protection_rule",
+            f"{gh_repo.url}/actions/runs/{int(target.run_id)}/deployment_protection_rule",
             input={
                 "environment_name": environment,
                 "state": "approved" if approved else "rejected",
                 "comment": comment[:1024],
             },
         )
+        return ()
 
     # -- reading ----------------------------------------------------------------------
     def view(self, change: Change) -> GitHubView:
@@ -631,7 +628,7 @@ class GitHubForge:
     def repository_policy(self, change: Change) -> str | None:
         repo = self.repo(change.repo)
         try:
-            found = repo.get_contents(POLICY_FILE)  # no ref: the default branch
+            found = repo.get_contents(REPOSITORY_POLICY)  # no ref: the default branch
         except UnknownObjectException:
             return None
         if isinstance(found, list) or found.type != "file":
@@ -1124,3 +1121,6 @@ def _repo_name(payload: dict[str, Any]) -> str:
     repo = payload.get("repository")
     name = repo.get("full_name") if isinstance(repo, dict) else None
     return name if isinstance(name, str) and "/" in name else ""
+
+
+_: type[Forge] = GitHubForge  # mypy checks the forge against the protocol

@@ -40,16 +40,16 @@ from gitlab.exceptions import GitlabError, GitlabHttpError
 
 from bot import metrics
 from bot.change import Approval, Change, ChangedFile, Decision, FileStatus, FileView, Verdict
-from bot.forges import Delivery, Work
+from bot.forges import RECHECK, Delivery, DeployKind, Deployment, DeployTarget, Forge, Landed, Work
 from bot.forges.cache import LRU
 from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees
 from bot.policy.approvers import Directory
+from bot.policy.sources import REPOSITORY_POLICY
 from bot.report import markdown_summary
 
 log = logging.getLogger(__name__)
 
 STATUS_NAME = "changegate"
-POLICY_FILE = ".changegate.yml"
 NOTE_MARKER = "<!-- changegate -->"
 RECHECK_COMMAND = "/changegate recheck"
 DESCRIPTION_LIMIT = 255
@@ -295,31 +295,29 @@ class GitLabForge:
         if not path or not isinstance(pid, int):
             return Work("ignore", subject, reason=f"{event}: no project in the payload")
         self.remember(pid, path, project.get("default_branch"))
-        extra: dict[str, Any] = {"project_id": pid, "event": event}
 
         if event == "Merge Request Hook":
             attrs = payload.get("object_attributes") or {}
             action = str(attrs.get("action") or "")
-            extra["action"] = action
             if action in MR_IGNORE or action not in MR_EVALUATE:
                 return Work("ignore", subject, reason=f"merge request {action or 'event'}: ignored")
             target = attrs.get("target_project_id")
             if isinstance(target, int) and target != pid:
                 return Work("ignore", subject, reason="merge request into another project")
             stated = (attrs.get("last_commit") or {}).get("id")
-            return self._evaluate_mr(path, int(attrs["iid"]), subject, extra, stated)
+            return self._evaluate_mr(path, int(attrs["iid"]), subject, event, stated)
         if event == "Note Hook":
-            return self._note(payload, path, subject, extra)
+            return self._note(payload, path, subject)
         if event == "Push Hook":
-            return self._push(payload, path, subject, extra)
+            return self._push(payload, path, subject)
         if event == "Pipeline Hook":
-            return self._pipeline(payload, path, subject, extra)
+            return self._pipeline(payload, path, subject)
         if event == "Deployment Hook":
-            return self._deployment(payload, path, subject, extra)
+            return self._deployment(payload, path, subject)
         return Work("ignore", subject, reason=f"event {event!r} is not handled")
 
     def _evaluate_mr(
-        self, path: str, iid: int, subject: str, extra: dict[str, Any], stated: str | None
+        self, path: str, iid: int, subject: str, event: str, stated: str | None
     ) -> Work:
         """Evaluate the merge request as it is now, whatever head the payload named."""
         try:
@@ -349,21 +347,16 @@ class GitLabForge:
             labels=tuple(str(label) for label in getattr(mr, "labels", None) or ()),
             draft=bool(getattr(mr, "draft", None) or getattr(mr, "work_in_progress", False)),
         )
-        reason = ""
         if stated and stated != head:
             reason = f"payload named head {stated[:12]}; evaluating current head {head[:12]}"
-            extra = {**extra, "payload_head": stated}
-        return Work("evaluate", subject, change=change, reason=reason, extra=extra)
+            return Work("evaluate", subject, change, reason, event=event, payload_head=stated)
+        return Work("evaluate", subject, change=change, event=event)
 
     def change_work(self, repo: str, number: int) -> Work:
         """Re-evaluation of a merge request as it is now (after a Slack decision)."""
-        return self._evaluate_mr(
-            repo, number, f"gitlab:{repo}!{number}", {"event": "recheck"}, None
-        )
+        return self._evaluate_mr(repo, number, f"gitlab:{repo}!{number}", RECHECK, None)
 
-    def _note(
-        self, payload: dict[str, Any], path: str, subject: str, extra: dict[str, Any]
-    ) -> Work:
+    def _note(self, payload: dict[str, Any], path: str, subject: str) -> Work:
         attrs = payload.get("object_attributes") or {}
         mr = payload.get("merge_request") or {}
         body = str(attrs.get("note") or "")
@@ -371,16 +364,9 @@ class GitLabForge:
             return Work("ignore", subject, reason="comment not on a merge request")
         if attrs.get("system") or NOTE_MARKER in body or not _RECHECK.search(body):
             return Work("ignore", subject, reason="comment is not a recheck command")
-        extra = {
-            **extra,
-            "action": "recheck",
-            "requested_by": (payload.get("user") or {}).get("username"),
-        }
-        return self._evaluate_mr(path, int(mr["iid"]), subject, extra, None)
+        return self._evaluate_mr(path, int(mr["iid"]), subject, "Note Hook", None)
 
-    def _push(
-        self, payload: dict[str, Any], path: str, subject: str, extra: dict[str, Any]
-    ) -> Work:
+    def _push(self, payload: dict[str, Any], path: str, subject: str) -> Work:
         ref = str(payload.get("ref") or "")
         before, after = str(payload.get("before") or ""), str(payload.get("after") or "")
         default = (payload.get("project") or {}).get("default_branch")
@@ -422,20 +408,13 @@ class GitLabForge:
                 + ", ".join(f"!{mr.get('iid')} {mr.get('title')}" for mr in merged),
                 labels=tuple(sorted({str(x) for mr in merged for x in mr.get("labels") or ()})),
             )
-            extra = {
-                **extra,
-                "landed": [
-                    {
-                        "subject": f"gitlab:{path}!{mr['iid']}",
-                        "number": mr["iid"],
-                        "head": mr["sha"],
-                    }
-                    for mr in merged
-                    if mr.get("sha") and self._same_tree(path, str(mr["sha"]), after)
-                ],
-            }
-        extra = {**extra, "total_commits_count": payload.get("total_commits_count")}
-        return Work("evaluate", subject, change=change, extra=extra)
+            landed = tuple(
+                Landed(f"gitlab:{path}!{mr['iid']}", int(mr["iid"]), str(mr["sha"]))
+                for mr in merged
+                if mr.get("sha") and self._same_tree(path, str(mr["sha"]), after)
+            )
+            return Work("evaluate", subject, change=change, event="Push Hook", landed=landed)
+        return Work("evaluate", subject, change=change, event="Push Hook")
 
     def _same_tree(self, path: str, a: str, b: str) -> bool:
         """Whether two commits hold the same files: then approvals of one cover the other."""
@@ -456,9 +435,7 @@ class GitLabForge:
             and sha in (mr.get("merge_commit_sha"), mr.get("squash_commit_sha"))
         ]
 
-    def _pipeline(
-        self, payload: dict[str, Any], path: str, subject: str, extra: dict[str, Any]
-    ) -> Work:
+    def _pipeline(self, payload: dict[str, Any], path: str, subject: str) -> Work:
         """A pipeline whose deploy job waits as a manual job: gate it (play it once approved)."""
         attrs = payload.get("object_attributes") or {}
         builds = _gated_builds(payload)
@@ -479,26 +456,23 @@ class GitLabForge:
             title=f"deploy to {first['environment']}",
             environment=first["environment"],
         )
-        jobs = [
-            {"job_id": b["id"], "name": b.get("name"), "environment": b["environment"]}
-            for b in builds
-        ]
-        extra = {
-            **extra,
-            "kind": "manual-job",
-            "pipeline_id": attrs.get("id"),
-            "ref": attrs.get("ref"),
-            "job_id": first["id"],
-            "job_name": first.get("name"),
-            "environment": first["environment"],
-            "jobs": jobs,
-            "initiators": self._deploy_initiators(
-                path, sha, [payload.get("user"), *(b.get("user") for b in builds)]
-            ),
-        }
-        return Work("deployment-gate", subject, change=change, extra=extra)
+        pipeline = attrs.get("id")
+        target = DeployTarget(  # the manual jobs that deploy to the first job's environment
+            DeployKind.MANUAL_JOB,
+            job_ids=tuple(int(b["id"]) for b in builds if b["environment"] == first["environment"]),
+            pipeline_id=int(pipeline) if isinstance(pipeline, int) else None,
+        )
+        initiators = self._deploy_initiators(
+            path, sha, [payload.get("user"), *(b.get("user") for b in builds)]
+        )
+        deployment = Deployment(first["environment"], target, initiators)
+        return Work(
+            "deployment-gate", subject, change, event="Pipeline Hook", deployment=deployment
+        )
 
-    def _deploy_initiators(self, path: str, sha: str, users: list[Any]) -> list[list[str]]:
+    def _deploy_initiators(
+        self, path: str, sha: str, users: list[Any]
+    ) -> tuple[tuple[str, str], ...]:
         """Everyone behind a deploy: the pipeline's, job's and deployment's users, and the
         authors of the merge requests of the deployed SHA. None of them may approve it."""
         names = [str(u.get("username") or "") for u in users if isinstance(u, dict)]
@@ -509,11 +483,9 @@ class GitLabForge:
         for name in names:
             if name:
                 seen.setdefault(name, None)
-        return [["gitlab", name] for name in seen]
+        return tuple(("gitlab", name) for name in seen)
 
-    def _deployment(
-        self, payload: dict[str, Any], path: str, subject: str, extra: dict[str, Any]
-    ) -> Work:
+    def _deployment(self, payload: dict[str, Any], path: str, subject: str) -> Work:
         """A deployment that is created, blocked (Premium approvals) or running.
 
         The payload carries only `short_sha`: the deployment is fetched for the full SHA.
@@ -545,42 +517,40 @@ class GitLabForge:
             title=f"deploy to {env}",
             environment=env,
         )
-        extra = {
-            **extra,
-            "kind": "approval" if deployment.status == "blocked" else "deployment",
-            "deployment_id": dep_id,
-            "deployment_status": deployment.status,
-            "job_id": job_id,
-            "ref": deployment.ref,
-            "environment": env,
-            "initiators": self._deploy_initiators(
-                path, sha, [deployment.user, payload.get("user"), deployable.get("user")]
-            ),
-        }
-        return Work("deployment-gate", subject, change=change, extra=extra)
+        target = DeployTarget(
+            DeployKind.APPROVAL if deployment.status == "blocked" else DeployKind.STARTED,
+            deployment_id=dep_id,
+            job_ids=(int(job_id),) if isinstance(job_id, int) else (),
+        )
+        initiators = self._deploy_initiators(
+            path, sha, [deployment.user, payload.get("user"), deployable.get("user")]
+        )
+        status = str(deployment.status)
+        gated = Deployment(env, target, initiators, status=status)
+        return Work("deployment-gate", subject, change, event="Deployment Hook", deployment=gated)
 
-    # -- deploy gates (used by the approvals workflow) ---------------------------------
+    # -- deploy gates ----------------------------------------------------------------------
+    def answer_deployment(
+        self, repo: str, environment: str, target: DeployTarget, approved: bool, comment: str
+    ) -> tuple[int, ...]:
+        """Approve or reject a `blocked` deployment (Premium; recorded against the bot
+        user), or play the manual deploy jobs once approved (a rejected one stays unplayed)."""
+        if target.kind is DeployKind.APPROVAL and target.deployment_id is not None:
+            deployment = self.project(repo).deployments.get(target.deployment_id, lazy=True)
+            deployment.approval("approved" if approved else "rejected", comment=comment[:1000])
+            return ()
+        if target.kind is not DeployKind.MANUAL_JOB:
+            raise ValueError(f"GitLab cannot answer a {target.kind} deployment")
+        if not approved:
+            log.info("%s: manual deploy to %s stays unplayed: %s", repo, environment, comment)
+            return ()
+        for job_id in target.job_ids:
+            self.play_job(repo, job_id)
+        return target.job_ids
+
     def play_job(self, repo: str, job_id: int) -> None:
         """Start a manual job once its deployment is approved."""
         self.project(repo).jobs.get(int(job_id), lazy=True).play()
-
-    def answer_deployment(
-        self,
-        repo: str,
-        deployment_id: int,
-        approved: bool,
-        comment: str,
-        *,
-        represented_as: str | None = None,
-    ) -> None:
-        """Approve or reject a `blocked` deployment (Premium). The approval is recorded
-        against the bot user; `represented_as` names the approval rule it stands for."""
-        deployment = self.project(repo).deployments.get(int(deployment_id), lazy=True)
-        deployment.approval(
-            "approved" if approved else "rejected",
-            comment=comment[:1000],
-            represented_as=represented_as,
-        )
 
     # -- reading ----------------------------------------------------------------------
     def view(self, change: Change) -> GitLabView:
@@ -592,7 +562,7 @@ class GitLabForge:
         if not info.default_branch:
             return None
         try:
-            data = self.project(change.repo).files.raw(POLICY_FILE, ref=info.default_branch)
+            data = self.project(change.repo).files.raw(REPOSITORY_POLICY, ref=info.default_branch)
         except GitlabError as exc:
             if getattr(exc, "response_code", None) == 404:
                 return None
@@ -1010,3 +980,6 @@ def _changed_file(diff: dict[str, Any]) -> ChangedFile:
 def _time(value: str) -> datetime:
     moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_: type[Forge] = GitLabForge  # mypy checks the forge against the protocol

@@ -21,6 +21,7 @@ from bot.policy.approvers import EMPTY_DIRECTORY, SYSTEMS, Directory, is_member,
 from bot.policy.carryover import least_approved
 from bot.policy.preexisting import TouchedLines, judge_change_only
 from bot.policy.schema import Policy
+from bot.policy.sources import REPOSITORY_POLICY
 from bot.rules.base import READ_NOTE, UNREADABLE, RuleBase, RuleContext
 from bot.rules.conditions import ChangeFacts, outcome
 
@@ -139,7 +140,7 @@ def run_rule(rule: RuleBase, ctx: RuleContext) -> list[Finding]:
         log.exception("rule %s crashed", rule.id)
         return [
             rule.finding(
-                ".changegate.yml",
+                REPOSITORY_POLICY,
                 None,
                 rule.id,
                 f"internal error in rule {rule.id}: {type(exc).__name__}: {exc}",

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.change import Action
 from bot.policy.schema import Deploys, Policy, PolicyError, load_policy_text
+from bot.policy.sources import REPOSITORY_POLICY
 from bot.rules.base import RuleBase
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ STRICTNESS = {Action.WARN: 0, Action.REQUIRE_APPROVAL: 1, Action.BLOCK: 2}
 
 
 def merge_policies(
-    admin: Policy, repo_text: str | None, filename: str = ".changegate.yml"
+    admin: Policy, repo_text: str | None, filename: str = REPOSITORY_POLICY
 ) -> Policy:
     """Admin policy plus what the repository policy may add. An invalid repository policy
     is logged and ignored: the admin policy still governs."""

@@ -23,7 +23,7 @@ from bot.change import (
     Finding,
     Verdict,
 )
-from bot.forges import Delivery, Work
+from bot.forges import Delivery, DeployKind, DeployTarget, Landed, Work
 from bot.forges.github import (
     ANNOTATIONS_PER_REQUEST,
     HANDLED_EVENTS,
@@ -162,7 +162,7 @@ def test_pull_request_becomes_a_change_read_from_the_api(forge, github, make_rep
     assert (change.forge, change.author, change.number) == ("github", "bob", 1)
     assert (change.title, change.description) == ("Deploy app", "See docs/playbooks/x.md")
     assert change.url == "https://github.com/acme/app/pull/1"
-    assert work.extra["installation_id"] == 1
+    assert forge.installation_of("acme/app") == 1  # remembered from the payload
 
 
 def test_a_null_body_is_an_empty_description(forge, github, make_repo):
@@ -179,7 +179,7 @@ def test_a_stale_payload_evaluates_the_current_head(forge, github, make_repo):
     newer = repo.commit("feature", {"a.yaml": "a: 2\n"}, "fix")
     work = forge.parse(deliver("pull_request", stale))
     assert work.change is not None and work.change.head == newer
-    assert work.extra["payload_head"] == stale["pull_request"]["head"]["sha"]
+    assert work.payload_head == stale["pull_request"]["head"]["sha"]
     assert "current head" in work.reason
 
 
@@ -297,8 +297,8 @@ def test_a_merged_pull_request_is_judged_on_main_with_its_own_description(forge,
     ]
     # the merge commit holds the files of the pull request's head: its approvals carry over
     pull_head = repo.branch_sha("feature")
-    landed = [{"subject": f"github:acme/app#{number}", "number": number, "head": pull_head}]
-    assert work.extra["landed"] == landed
+    landed = (Landed(f"github:acme/app#{number}", number, pull_head),)
+    assert work.landed == landed
     # main moved on before the next merge: its commit holds more than was approved
     repo.commit("other", {"docs/other.md": "x\n"}, "other work", parent=after)
     repo.commit("feature2", {"db/migrations/0043.sql": "SELECT 1;\n"}, "m2", parent=after)
@@ -310,7 +310,7 @@ def test_a_merged_pull_request_is_judged_on_main_with_its_own_description(forge,
         deliver("push", github.push_payload("acme/app", "main", moved_from, merged2))
     )
     assert work.change is not None and work.change.title == f"push to main: #{second} Next"
-    assert work.extra["landed"] == []
+    assert work.landed == ()
     after = merged2
     # a direct push (no pull request merged as that commit) keeps its commit message
     direct = repo.commit("main", {"README.md": "# app v2\n"}, "direct push")
@@ -426,9 +426,10 @@ def test_deployment_protection_rule_is_answered_through_the_api_url(forge, githu
     work = forge.parse(deliver("deployment_protection_rule", payload))
     assert work.action == "deployment-gate"
     assert work.change is not None and work.change.environment == "production"
-    assert work.extra["run_id"] == 77
+    assert work.deployment is not None
+    assert work.deployment.target == DeployTarget(DeployKind.PROTECTION_RULE, run_id=77)
     forge.answer_deployment(
-        "acme/app", work.extra["run_id"], "production", True, "approved by alice"
+        "acme/app", "production", work.deployment.target, True, "approved by alice"
     )
     assert github.gate_answers == [
         {

@@ -29,7 +29,7 @@ from bot.change import (
     Finding,
     Verdict,
 )
-from bot.forges import Delivery, Work
+from bot.forges import Delivery, DeployKind, DeployTarget, Landed, Work
 from bot.forges.gitlab import (
     NOTE_MARKER,
     GitLabForge,
@@ -334,8 +334,8 @@ def test_a_merged_merge_request_is_judged_on_main_with_its_own_description(
     assert work.change.description == f"{description}\n\nLedger index"
     assert work.change.title == f"push to main: !{mr.iid} Ledger index"
     # the squash commit holds the files of the MR's head: its approvals carry over
-    landed = [{"subject": f"gitlab:{PATH}!{mr.iid}", "number": mr.iid, "head": head}]
-    assert work.extra["landed"] == landed
+    landed = (Landed(f"gitlab:{PATH}!{mr.iid}", mr.iid, head),)
+    assert work.landed == landed
     assert check(forge, work).decision is Decision.PASS
     assert server.statuses_for(PATH, after, "changegate")[-1].state == "success"
 
@@ -501,14 +501,29 @@ def test_play_job_and_answer_a_blocked_deployment(
     job = server.add_manual_job(PATH, sha, name="deploy-production", environment="production")
     dep = server.add_deployment(PATH, job, status="blocked")
 
-    forge.answer_deployment(PATH, dep.id, True, "approved in Slack by alice")
-    forge.play_job(PATH, job.id)
+    approval = DeployTarget(DeployKind.APPROVAL, deployment_id=dep.id)
+    forge.answer_deployment(PATH, "production", approval, True, "approved in Slack by alice")
+    manual = DeployTarget(DeployKind.MANUAL_JOB, job_ids=(job.id,))
+    assert forge.answer_deployment(PATH, "production", manual, True, "ok") == (job.id,)
 
     assert dep.approvals[0]["status"] == "approved"
     assert dep.approvals[0]["comment"] == "approved in Slack by alice"
     assert job.status == "pending" and job.played_by == server.bot.username
     with pytest.raises(gitlab.GitlabJobPlayError):
         forge.play_job(PATH, job.id)  # no longer manual: GitLab says "Unplayable Job"
+
+
+def test_a_rejected_manual_deploy_stays_unplayed(
+    server: GitLabStandIn, forge: GitLabForge, repo: GitRepo
+) -> None:
+    sha = repo.branch_sha("main") or ""
+    job = server.add_manual_job(PATH, sha, name="deploy-production", environment="production")
+    manual = DeployTarget(DeployKind.MANUAL_JOB, job_ids=(job.id,))
+    assert forge.answer_deployment(PATH, "production", manual, False, "rejected") == ()
+    assert job.status == "manual"
+    with pytest.raises(ValueError):  # GitHub's kind of target: a bug, never a request
+        rule = DeployTarget(DeployKind.PROTECTION_RULE, run_id=1)
+        forge.answer_deployment(PATH, "production", rule, True, "ok")
 
 
 # -- payloads -------------------------------------------------------------------------------
@@ -580,7 +595,7 @@ def test_parse_documented_payloads(
         return
     change = work.change
     assert change is not None and change.forge == "gitlab" and change.repo == PATH
-    assert work.extra["project_id"] == 4242
+    assert forge.project(PATH).id == 4242  # the payload's project id, remembered
     if payload["object_kind"] in ("merge_request", "note"):
         # stale payloads: the MR's current head from the API, not last_commit from the payload
         assert change.head == documented_world["head"] and change.number == 12
@@ -592,12 +607,16 @@ def test_parse_documented_payloads(
     elif payload["object_kind"] == "pipeline":
         assert change.environment == "production"
         assert change.head == payload["object_attributes"]["sha"]
-        assert work.extra["job_id"] == 380 and work.extra["pipeline_id"] == 31
+        assert work.deployment is not None
+        assert work.deployment.target.job_ids[0] == 380
+        assert work.deployment.target.pipeline_id == 31
     else:
         assert change.environment == "production"
         assert change.head == documented_world["main"]  # the full SHA, from the API
-        assert work.extra["deployment_id"] == 15 and work.extra["job_id"] == 380
-        assert work.extra["deployment_status"] == "blocked"
+        assert work.deployment is not None
+        assert work.deployment.target.deployment_id == 15
+        assert work.deployment.target.job_ids == (380,)
+        assert work.deployment.status == "blocked"
     # never a URL from the payload: every request went to the stand-in's API
     assert all(c.path.startswith("/api/v4/") for c in server.calls())
 
