@@ -32,7 +32,10 @@ __all__ = [
     "items",
     "line_of",
     "load_yaml",
+    "mapping_of",
     "scalar",
+    "sequence",
+    "text_of",
     "walk",
 ]
 
@@ -245,6 +248,20 @@ def sequence(node: Node | None) -> list[Node]:
     return list(node.value) if isinstance(node, SequenceNode) else []
 
 
+def mapping_of(node: Node | None) -> dict[str, Node]:
+    """A mapping's scalar keys and their values (a repeated key: the last one); {} otherwise."""
+    if isinstance(node, MappingNode):
+        return {str(k.value): v for k, v in node.value if isinstance(k, ScalarNode)}
+    return {}
+
+
+def text_of(node: Node | None) -> str | None:
+    """The text of a scalar that is not null; None for nulls and collections."""
+    if isinstance(node, ScalarNode) and not is_null(node):
+        return str(node.value)
+    return None
+
+
 def walk(root: Node) -> Iterator[tuple[tuple[str | int, ...], Node]]:
     """Every node reachable from `root` with its key path, each node object once.
 
@@ -266,22 +283,3 @@ def walk(root: Node) -> Iterator[tuple[tuple[str | int, ...], Node]]:
         elif isinstance(node, SequenceNode):
             for i in range(len(node.value) - 1, -1, -1):
                 stack.append(((*path, i), node.value[i]))
-
-
-def to_python(node: Node | None, *, limit: int = 10_000) -> object:
-    """Plain Python data for a small subtree; scalars stay strings. Bounded by `limit` nodes."""
-    budget = [limit]
-
-    def convert(n: Node | None) -> object:
-        budget[0] -= 1
-        if budget[0] < 0 or n is None:
-            return None
-        if isinstance(n, MappingNode):
-            return {
-                str(k.value) if isinstance(k, ScalarNode) else "?": convert(v) for k, v in n.value
-            }
-        if isinstance(n, SequenceNode):
-            return [convert(c) for c in n.value]
-        return None if is_null(n) else str(n.value)
-
-    return convert(node)
