@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from github import Github, GithubException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.pages import SECURITY_HEADERS, wants_json
+from bot.pages.templates import SECURITY_HEADERS, TEMPLATES, Renderer
 from bot.setup import manifest, stored
 from bot.setup.manifest import GitHubTarget, ManifestError
 
@@ -72,12 +72,7 @@ class SetupFlow:
         self.registered: stored.StoredApp | None = None
         self._states: dict[str, _Pending] = {}
         self._lock = threading.Lock()
-        self.env = Environment(
-            loader=FileSystemLoader([str(HERE / "templates"), str(HERE.parent / "templates")]),
-            autoescape=select_autoescape(("html",)),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.renderer = Renderer(HERE / "templates", TEMPLATES)
 
     # -- start-up --------------------------------------------------------------------
     @property
@@ -118,36 +113,42 @@ class SetupFlow:
         token = self.token or ""
         return hmac.new(token.encode(), b"setup-form", hashlib.sha256).hexdigest()
 
-    def render(
-        self,
-        request: Request,
-        template: str,
-        view: dict[str, Any],
-        *,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        all_headers = {**SECURITY_HEADERS, **(headers or {})}
-        if wants_json(request):
-            return JSONResponse(view, status_code=status, headers=all_headers)
-        html = self.env.get_template(template).render(view=view, admin=False, path="/")
-        return HTMLResponse(html, status_code=status, headers=all_headers)
-
-    def error(self, request: Request, status: int, message: str) -> Response:
-        return self.render(
-            request, "error.html", {"error": message, "status": status}, status=status
-        )
-
     # -- the start page --------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """What is on and off, where the policy came from, and what to do next."""
         s = self.settings
         summary = s.summary()
         app = stored.load(stored.app_file(s)) if s.github_enabled else None
-        from_file = app is not None and str(s.github_app_id) == app.app_id
+        kept = app if app is not None and str(s.github_app_id) == app.app_id else None
         github = summary["github"]
-        if from_file and app is not None:
-            github += f", App {app.slug or app.app_id} kept in {stored.app_file(s)}"
+        if kept is not None:
+            github += f", App {kept.slug or kept.app_id} kept in {stored.app_file(s)}"
+        policy = self._policy_status()
+        systems = [
+            {"name": "GitHub", "state": github, "on": s.github_enabled},
+            {"name": "GitLab", "state": summary["gitlab"], "on": s.gitlab_enabled},
+            {"name": "Slack", "state": summary["slack"], "on": s.slack_enabled},
+            {
+                "name": "Admin pages",
+                "state": summary["admin pages"],
+                "on": summary["admin pages"] != "off",
+            },
+            {"name": "Database", "state": summary["database"], "on": True},
+        ]
+        return {
+            "systems": systems,
+            "policy": policy,
+            "public_url": s.public_url,
+            "next": next_steps(s, summary, kept, policy["path"]),
+            "docs": [{"title": t, "url": u} for t, u in DOCS.items()],
+            "slack_manifest": manifest.dump(
+                manifest.slack_manifest(s.public_url, match_email=bool(s.slack_match_email))
+            ),
+        }
+
+    def _policy_status(self) -> dict[str, Any]:
+        """Which policy file, whether it is the bundled one, and what it holds (or its error)."""
+        s = self.settings
         own = "policy" in s.model_fields_set and str(s.policy) != "policies/default.yml"
         policy: dict[str, Any] = {
             "path": str(getattr(self.policy, "path", s.policy)),
@@ -163,52 +164,7 @@ class SetupFlow:
                 policy["deploy_gates"] = len(loaded.deploys.items())
             except Exception as exc:  # noqa: BLE001 - shown, never fatal on the start page
                 policy["error"] = str(exc)
-        systems = [
-            {"name": "GitHub", "state": github, "on": s.github_enabled},
-            {"name": "GitLab", "state": summary["gitlab"], "on": s.gitlab_enabled},
-            {"name": "Slack", "state": summary["slack"], "on": s.slack_enabled},
-            {
-                "name": "Admin pages",
-                "state": summary["admin pages"],
-                "on": summary["admin pages"] != "off",
-            },
-            {"name": "Database", "state": summary["database"], "on": True},
-        ]
-        steps = []
-        if not s.github_enabled and partly_configured(s):
-            steps.append(
-                "GitHub is partly configured: set all of CHANGEGATE_GITHUB_APP_ID, "
-                "CHANGEGATE_GITHUB_PRIVATE_KEY_PATH and CHANGEGATE_GITHUB_WEBHOOK_SECRET, "
-                "or none of them to register the App from this page."
-            )
-        elif not s.github_enabled:
-            steps.append(
-                "Register the GitHub App (below), or set CHANGEGATE_GITHUB_APP_ID, "
-                "CHANGEGATE_GITHUB_PRIVATE_KEY_PATH and CHANGEGATE_GITHUB_WEBHOOK_SECRET."
-            )
-        elif from_file and app is not None and app.html_url:
-            steps.append(f"Install the App on your repositories: {app.html_url}/installations/new")
-        if not s.slack_enabled:
-            steps.append(
-                "Slack approvals: create a Slack app from the manifest below, then set "
-                "CHANGEGATE_SLACK_BOT_TOKEN and CHANGEGATE_SLACK_SIGNING_SECRET."
-            )
-        if summary["admin pages"] == "off":
-            steps.append(
-                "Admin pages: set CHANGEGATE_ADMIN_TOKEN (or sign-in with GitHub: "
-                "CHANGEGATE_ADMIN_GITHUB)."
-            )
-        steps.append(f"Edit the policy ({policy['path']}); it reloads without a restart.")
-        return {
-            "systems": systems,
-            "policy": policy,
-            "public_url": s.public_url,
-            "next": steps,
-            "docs": [{"title": t, "url": u} for t, u in DOCS.items()],
-            "slack_manifest": manifest.dump(
-                manifest.slack_manifest(s.public_url, match_email=bool(s.slack_match_email))
-            ),
-        }
+        return policy
 
     async def start(self, request: Request) -> Response:
         view = self.status()
@@ -224,17 +180,21 @@ class SetupFlow:
                 "slug": self.registered.slug,
                 "html_url": self.registered.html_url,
             }
-        return self.render(request, "start.html", view)
+        return self.renderer.render(request, "start.html", view)
 
     # -- the manifest flow -----------------------------------------------------------
     async def enter(self, request: Request) -> Response:
         """`/setup?token=...`: keep the token in a cookie and go to the start page."""
         if not self._open():
-            return self.error(request, 404, "Not found: setup is over, the GitHub App exists")
+            return self.renderer.error(
+                request, 404, "Not found: setup is over, the GitHub App exists"
+            )
         given = request.query_params.get("token", "")
         token = self.token or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
-            return self.error(request, 403, "Wrong setup token: use the URL of the start-up log")
+            return self.renderer.error(
+                request, 403, "Wrong setup token: use the URL of the start-up log"
+            )
         response = RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
         response.set_cookie(
             COOKIE,
@@ -250,18 +210,20 @@ class SetupFlow:
         """The registration form: a state for this attempt, and the page that posts the
         manifest to GitHub."""
         if not self._open():
-            return self.error(request, 404, "Not found: setup is over, the GitHub App exists")
+            return self.renderer.error(
+                request, 404, "Not found: setup is over, the GitHub App exists"
+            )
         if not self._holds_token(request):
-            return self.error(request, 403, "Open the setup URL of the start-up log first")
+            return self.renderer.error(request, 403, "Open the setup URL of the start-up log first")
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
-            return self.error(request, 413, "Form too large")
+            return self.renderer.error(request, 413, "Form too large")
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
         if not hmac.compare_digest(form.get("csrf", "").encode(), self._csrf().encode()):
-            return self.error(request, 403, "Stale form: reload the start page")
+            return self.renderer.error(request, 403, "Stale form: reload the start page")
         org = form.get("organization", "") if form.get("owner") == "organization" else ""
         if form.get("owner") == "organization" and not org.strip():
-            return self.error(request, 400, "Name the organization that will own the App")
+            return self.renderer.error(request, 400, "Name the organization that will own the App")
         try:
             target = manifest.target(
                 self.settings.github_api_url,
@@ -270,7 +232,7 @@ class SetupFlow:
             )
             body_manifest = manifest.github_manifest(self.settings.public_url)
         except ManifestError as exc:
-            return self.error(request, 400, str(exc))
+            return self.renderer.error(request, 400, str(exc))
         state = secrets.token_urlsafe(24)
         now = time.time()
         with self._lock:
@@ -287,56 +249,60 @@ class SetupFlow:
         csp = SECURITY_HEADERS["Content-Security-Policy"].replace(
             "form-action 'self'", f"form-action 'self' {target.web_url}"
         )
-        return self.render(
+        return self.renderer.render(
             request, "setup_github.html", view, headers={"Content-Security-Policy": csp}
         )
 
     async def callback(self, request: Request) -> Response:
         """GitHub sends the browser back with a code: convert it, keep the App."""
         if not self._open():
-            return self.error(request, 404, "Not found: setup is over, the GitHub App exists")
+            return self.renderer.error(
+                request, 404, "Not found: setup is over, the GitHub App exists"
+            )
         if not self._holds_token(request):
-            return self.error(
+            return self.renderer.error(
                 request, 403, "Open the setup URL of the start-up log first, in this browser"
             )
         q = request.query_params
         with self._lock:
             pending = self._states.pop(q.get("state", ""), None)
         if pending is None or pending.expires < time.time():
-            return self.error(
+            return self.renderer.error(
                 request, 400, "Unknown, used or expired state: register again from the start page"
             )
         code = q.get("code", "")
         if not CODE.fullmatch(code):
-            return self.error(request, 400, "GitHub sent no usable code: register again")
+            return self.renderer.error(request, 400, "GitHub sent no usable code: register again")
         return await run_in_threadpool(self._finish, request, pending.target, code)
 
     def _finish(self, request: Request, target: GitHubTarget, code: str) -> Response:
-        from github import GithubException
-
         with self._lock:
             if self.token is None:
-                return self.error(request, 404, "Not found: setup is over, the GitHub App exists")
+                return self.renderer.error(
+                    request, 404, "Not found: setup is over, the GitHub App exists"
+                )
             try:
                 data = convert(target.api_url, code)
             except GithubException as exc:
                 log.warning("GitHub refused the manifest code: %s %s", exc.status, exc.data)
                 if exc.status in (404, 422):
-                    return self.error(
+                    return self.renderer.error(
                         request,
                         400,
                         "GitHub did not accept the code (used already, or older than an hour): "
                         "register again from the start page",
                     )
-                return self.error(request, 502, f"GitHub answered {exc.status}: try again")
+                return self.renderer.error(request, 502, f"GitHub answered {exc.status}: try again")
             except Exception as exc:  # noqa: BLE001 - GitHub unreachable
                 log.warning("cannot convert the manifest code: %s", exc)
-                return self.error(request, 502, "Cannot reach GitHub to finish: try again")
+                return self.renderer.error(request, 502, "Cannot reach GitHub to finish: try again")
             try:
                 app = stored.StoredApp.from_conversion(data, target.api_url, target.web_url)
                 pem = str(data["pem"])
             except (KeyError, TypeError, ValueError):
-                return self.error(request, 502, "GitHub's answer lacks the App's credentials")
+                return self.renderer.error(
+                    request, 502, "GitHub's answer lacks the App's credentials"
+                )
             path = stored.app_file(self.settings)
             app = stored.save(path, app, pem)
             stored.apply(self.settings, app)
@@ -351,7 +317,40 @@ class SetupFlow:
             "kept_in": str(path),
             "key_path": app.key_path,
         }
-        return self.render(request, "setup_done.html", view)
+        return self.renderer.render(request, "setup_done.html", view)
+
+
+def next_steps(
+    settings: Any, summary: dict[str, str], kept: stored.StoredApp | None, policy_path: str
+) -> list[str]:
+    """What a newcomer does next, in order; `kept` is the App registered from this page."""
+    s = settings
+    steps = []
+    if not s.github_enabled and partly_configured(s):
+        steps.append(
+            "GitHub is partly configured: set all of CHANGEGATE_GITHUB_APP_ID, "
+            "CHANGEGATE_GITHUB_PRIVATE_KEY_PATH and CHANGEGATE_GITHUB_WEBHOOK_SECRET, "
+            "or none of them to register the App from this page."
+        )
+    elif not s.github_enabled:
+        steps.append(
+            "Register the GitHub App (below), or set CHANGEGATE_GITHUB_APP_ID, "
+            "CHANGEGATE_GITHUB_PRIVATE_KEY_PATH and CHANGEGATE_GITHUB_WEBHOOK_SECRET."
+        )
+    elif kept is not None and kept.html_url:
+        steps.append(f"Install the App on your repositories: {kept.html_url}/installations/new")
+    if not s.slack_enabled:
+        steps.append(
+            "Slack approvals: create a Slack app from the manifest below, then set "
+            "CHANGEGATE_SLACK_BOT_TOKEN and CHANGEGATE_SLACK_SIGNING_SECRET."
+        )
+    if summary["admin pages"] == "off":
+        steps.append(
+            "Admin pages: set CHANGEGATE_ADMIN_TOKEN (or sign-in with GitHub: "
+            "CHANGEGATE_ADMIN_GITHUB)."
+        )
+    steps.append(f"Edit the policy ({policy_path}); it reloads without a restart.")
+    return steps
 
 
 def partly_configured(settings: Any) -> bool:
@@ -364,8 +363,6 @@ def partly_configured(settings: Any) -> bool:
 def convert(api_url: str, code: str) -> dict[str, Any]:
     """`POST /app-manifests/{code}/conversions` with PyGithub's requester: no credentials,
     the code is the credential. Raises `GithubException` when GitHub refuses it."""
-    from github import Github
-
     gh = Github(base_url=api_url, timeout=15, retry=None)
     try:
         _headers, data = gh.requester.requestJsonAndCheck(
