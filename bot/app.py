@@ -1,4 +1,4 @@
-"""The app factory and `changegate serve`.
+"""The app factory (`changegate serve` runs it: bot/serve.py).
 
 `create_app(settings)` does everything that can fail before the server listens: it loads
 the admin policy (a `PolicyError` with FILE:LINE:COL stops start-up), opens the database
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
@@ -22,7 +22,6 @@ from bot import pages, redelivery, store
 from bot.approvals.service import wire
 from bot.forges import Forge
 from bot.governor import PolicyHolder
-from bot.metrics import configure_logging
 from bot.settings import Settings
 from bot.setup.flow import SetupFlow
 from bot.web import Ingress
@@ -39,11 +38,13 @@ def create_app(
     workers: int | None = None,
     sources: Mapping[str, SourceHandler] | None = None,
     actions: Mapping[str, ActionHandler] | None = None,
+    wake: Callable[[], None] | None = None,
 ) -> Starlette:
     """A ready-to-serve app. `forges`, `engine` and `workers` override what `settings`
     would build (tests inject a test forge, or run without in-process workers);
     `sources` and `actions` plug extra handlers into the workers (see `WorkerPool`), over
-    the ones `bot.approvals.service.wire` builds (Slack clicks, deploy gates, expiry)."""
+    the ones `bot.approvals.service.wire` builds (Slack clicks, deploy gates, expiry).
+    `wake`: called when work is stored, for workers outside this process (`serve`)."""
     holder = PolicyHolder.from_settings(settings)
     own_engine = engine is None
     engine = engine if engine is not None else store.make_engine(settings.database_url)
@@ -67,14 +68,15 @@ def create_app(
         if count > 0
         else None
     )
-    if pool is not None and wiring.approvals is not None:
-        wiring.approvals.on_enqueued = pool.wake
+    wake = pool.wake if pool is not None else wake
+    if wake is not None and wiring.approvals is not None:
+        wiring.approvals.on_enqueued = wake
     ingress = Ingress(
         settings,
         engine,
         forges,
         holder,
-        on_stored=pool.wake if pool else None,
+        on_stored=wake,
         slack=wiring.approvals,
     )
 
@@ -120,27 +122,3 @@ def create_app(
     app.state.gates = wiring.gates
     app.state.setup = setup
     return app
-
-
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """`changegate serve`: JSON logs to stdout, then uvicorn until SIGTERM/SIGINT."""
-    import uvicorn
-
-    configure_logging()
-    if "public_url" not in settings.model_fields_set:
-        # The default names the address actually served, so the links the bot posts
-        # (details pages, Slack buttons) work on `serve --port 9000` without more settings.
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        shown = f"[{shown}]" if ":" in shown else shown
-        settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
-    )
-    uvicorn.Server(config).run()

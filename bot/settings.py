@@ -93,7 +93,12 @@ class Settings(BaseSettings):
     redelivery_lookback_seconds: float = Field(
         default=86_400.0, gt=0, description="How far back the first round looks."
     )
-    worker_count: int = Field(default=2, ge=0, description="In-process workers of `serve`.")
+    worker_count: int = Field(
+        default=2,
+        ge=0,
+        description="Workers: `serve` runs them as child processes (one worker each), "
+        "`changegate worker` as threads.",
+    )
     lease_seconds: float = Field(
         default=300.0, gt=0, description="Claim lease; renewed while busy."
     )

@@ -16,6 +16,7 @@ signature is refused before its body is read, and bodies being read count agains
 shared budget until they are verified. The GitHub webhook secret (it may be registered
 while the server runs) is read once per request.
 """
+
 from __future__ import annotations
 
 import asyncio

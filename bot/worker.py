@@ -1,7 +1,8 @@
 """Workers: claim a delivery, let its forge parse it, let the governor handle it, record it.
 
-The same `WorkerPool` runs as threads inside `changegate serve` (started by the app's
-lifespan) and alone in `changegate worker` processes. Stopping is graceful: workers stop
+The same `WorkerPool` runs in `changegate worker` processes (`changegate serve` starts
+them as its children: bot/worker_processes.py) and as threads in an app that
+`create_app(workers=N)` builds (started by the app's lifespan). Stopping is graceful: workers stop
 claiming, finish what they hold, and a heartbeat renews the leases of in-flight work so a
 slow delivery is not taken over while it is still being processed.
 """
@@ -27,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import governor, inbox, metrics
 from bot.forges import Forge, Work
 from bot.settings import Settings
+from bot.worker_processes import follow_parent
 
 if TYPE_CHECKING:
     from bot.approvals.service import ApprovalService
@@ -321,8 +323,10 @@ def run_workers(
     actions: Mapping[str, ActionHandler] | None = None,
     install_signals: bool = True,
     stop_event: threading.Event | None = None,
+    wake_fd: int | None = None,
 ) -> None:
-    """`changegate worker`: run workers until SIGTERM/SIGINT, then stop gracefully."""
+    """`changegate worker`: run workers until SIGTERM/SIGINT, then stop gracefully.
+    `wake_fd`: the pipe from a `changegate serve` parent (see `bot.worker_processes`)."""
     from bot import store
 
     metrics.configure_logging()
@@ -363,6 +367,8 @@ def run_workers(
         signal.signal(signal.SIGINT, _on_signal)
     log.info("worker process up: forges %s, policy %s", sorted(forges) or "none", settings.policy)
     pool.start()
+    if wake_fd is not None:
+        follow_parent(wake_fd, wake=pool.wake, gone=stop.set)
     try:
         while not stop.wait(0.5):
             pass

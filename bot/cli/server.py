@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from bot.cli.common import EXIT_PASS, Subcommands, reaching, settings, subcommands
+from bot.cli.common import EXIT_CRASH, EXIT_PASS, Subcommands, reaching, settings, subcommands
 
 
 def register(sub: Subcommands[argparse.ArgumentParser]) -> None:
@@ -14,6 +15,8 @@ def register(sub: Subcommands[argparse.ArgumentParser]) -> None:
     serve.set_defaults(run=cmd_serve)
 
     worker = sub.add_parser("worker", help="run workers without the HTTP server")
+    # a `changegate serve` parent's wake-up pipe (bot/worker_processes.py)
+    worker.add_argument("--wake-fd", type=int, help=argparse.SUPPRESS)
     worker.set_defaults(run=cmd_worker)
 
     db = sub.add_parser("db", help="database schema")
@@ -31,11 +34,15 @@ def register(sub: Subcommands[argparse.ArgumentParser]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.app import serve
+    from bot.serve import WorkersFailed, serve
 
     config = settings()
-    with reaching(config.database_url):
-        serve(config, args.host, args.port)
+    try:
+        with reaching(config.database_url):
+            serve(config, args.host, args.port)
+    except WorkersFailed as exc:
+        print(f"changegate: {exc}", file=sys.stderr)
+        return EXIT_CRASH
     return EXIT_PASS
 
 
@@ -44,7 +51,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     config = settings()
     with reaching(config.database_url):
-        run_workers(config)
+        run_workers(config, wake_fd=args.wake_fd)
     return EXIT_PASS
 
 
