@@ -134,7 +134,7 @@ def _landed_approvals(
     given = [a for a in forge.approvals(theirs) if a.sha == head]
     if approvals is not None:
         given += approvals.approvals_for(landed.subject, head)
-    return [dataclasses.replace(a, sha=change.head) for a in given]
+    return [dataclasses.replace(a, sha=change.head, covers=landed.covers) for a in given]
 
 
 def bind_basis(engine: Engine, subject: str, change: Change, merge_base: str | None) -> Change:

@@ -46,7 +46,17 @@ from bot.change import (
     Finding,
     Verdict,
 )
-from bot.forges import RECHECK, Delivery, DeployKind, Deployment, DeployTarget, Forge, Landed, Work
+from bot.forges import (
+    RECHECK,
+    Delivery,
+    DeployKind,
+    Deployment,
+    DeployTarget,
+    Forge,
+    Landed,
+    Work,
+    merge_queue,
+)
 from bot.forges.cache import LRU
 from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees, list_tree
 from bot.policy.approvers import Directory
@@ -77,6 +87,7 @@ HANDLED_EVENTS = frozenset(
         "check_run",
         "check_suite",
         "deployment_protection_rule",
+        "merge_group",
     }
 )
 
@@ -367,6 +378,8 @@ class GitHubForge:
             return f"github:{repo}@{payload.get('ref', '')}"
         if event == "deployment_protection_rule":
             return f"github:{repo}@deploy:{payload.get('environment', '')}"
+        if event == "merge_group":
+            return merge_queue.subject_of(repo, payload)
         return f"github:{repo}"
 
     def parse(self, delivery: Delivery) -> Work:
@@ -414,6 +427,8 @@ class GitHubForge:
             return self._push(payload, repo, subject)
         if event == "deployment_protection_rule":
             return self._deployment_gate(payload, repo, subject)
+        if event == "merge_group":
+            return merge_queue.merge_group_work(self, payload, repo, subject)
         return Work("ignore", subject, reason=f"event {event} is not handled")
 
     def change_work(self, repo: str, number: int) -> Work:
@@ -894,6 +909,10 @@ class GitHubView(FileView):
     def read(self, path: str, rev: str = "head") -> bytes | None:
         sha = self._blob_sha(path, rev)
         return None if sha is None else self.forge.blob(self.repo, sha)
+
+    def blob_id(self, path: str) -> str | None:
+        """The blob SHA of `path` at the head, None where the head has no such file."""
+        return self._blob_sha(path, "head")
 
     def _blob_sha(self, path: str, rev: str) -> str | None:
         listing = self._list()

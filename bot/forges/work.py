@@ -76,11 +76,14 @@ class Deployment:
 @dataclass(frozen=True)
 class Landed:
     """A pull/merge request merged as the pushed commit, holding the very files of its
-    head: its approvals on that head carry over to the merge."""
+    head: its approvals on that head carry over to the merge. Or one queued in a merge
+    queue's group: its approvals carry over to the files in `covers` only (the group's
+    files holding what it brought, bot/policy/carryover.py)."""
 
     subject: str  # e.g. "github:acme/app#12"
     number: int
     head: str
+    covers: frozenset[str] | None = None  # None: the whole change
 
 
 @dataclass(frozen=True)

@@ -886,6 +886,7 @@ def test_the_app_manifest_subscribes_to_exactly_the_handled_events():
         "contents": "read",
         "deployments": "write",
         "members": "read",
+        "merge_queues": "read",
         "metadata": "read",
         "pull_requests": "read",
     }

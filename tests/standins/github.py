@@ -288,6 +288,48 @@ class GitHubStandIn(StandIn[Recorded]):
         pull.state, pull.merged_at, pull.merge_commit_sha = "closed", time.time(), sha
         return sha
 
+    def queue_pulls(
+        self,
+        full_name: str,
+        numbers: list[int],
+        *,
+        also: dict[str, str | None] | None = None,
+        sender: str = "dev",
+    ) -> Json:
+        """GitHub's merge queue: a `gh-readonly-queue/<base>/pr-<last>-<base sha>` branch
+        with each pull request squash-merged on top of its base in turn (`Title (#N)`, as
+        the queue writes them), and `also` committed on top (a change no request brought).
+        Returns the `merge_group` `checks_requested` payload GitHub sends."""
+        repo = self._repo(full_name)
+        pulls = [repo.pulls[n] for n in numbers]
+        base_ref = pulls[0].base_ref
+        base_sha = self._base_sha(repo, pulls[0])
+        branch = f"gh-readonly-queue/{base_ref}/pr-{numbers[-1]}-{base_sha}"
+        repo.git.branch(branch, base_sha)
+        for pull in pulls:
+            message = f"{pull.title} (#{pull.number})"
+            repo.git.squash_merge(branch, self._head_sha(repo, pull), message)
+        if also:
+            repo.git.commit(branch, also, "queue: one more thing")
+        head = repo.git.branch_sha(branch) or ""
+        commit = self._push_commit(repo, head)
+        for key in ("url", "added", "removed", "modified"):
+            commit.pop(key)
+        return {
+            "action": "checks_requested",
+            "merge_group": {
+                "head_sha": head,
+                "head_ref": f"refs/heads/{branch}",
+                "base_sha": base_sha,
+                "base_ref": f"refs/heads/{base_ref}",
+                "head_commit": commit,
+            },
+            "repository": self._repo_json(repo),
+            "organization": self._user_json(repo.owner, "Organization"),
+            "installation": {"id": repo.installation_id, "node_id": f"MDIz{repo.installation_id}"},
+            "sender": self._user_json(sender),
+        }
+
     def retarget_pull(self, full_name: str, number: int, base: str) -> Json:
         """Change a pull request's base branch, as its author can in the UI; returns the
         `pull_request` `edited` payload GitHub sends, with `changes.base`."""
