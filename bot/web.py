@@ -37,12 +37,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot import inbox, metrics, store
-from bot.approvals.slack import RequestVerifier
-from bot.approvals.slack import delivery_id as slack_delivery_id
 from bot.forges import Delivery, Forge
 from bot.governor import PolicyHolder
 from bot.settings import Settings, secret
 from bot.setup import stored as stored_app
+from bot.slack.signing import RequestVerifier
+from bot.slack.signing import delivery_id as slack_delivery_id
 
 if TYPE_CHECKING:
     from bot.approvals.service import ApprovalService

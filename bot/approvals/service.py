@@ -37,28 +37,23 @@ from sqlmodel import Session, col
 
 from bot import inbox, metrics, store
 from bot.approvals import workflow
+from bot.approvals.clicks import handle_event
 from bot.approvals.models import ApprovalRequestRecord, RequestKind, RequestState
-from bot.approvals.slack import (
-    BreakGlassReason,
-    ButtonSigner,
-    Click,
-    InteractionError,
-    RejectReason,
-    SlackError,
-    SlackNotifier,
-    UserGroupResolver,
-    UserGroupsUnavailable,
-    escape,
-    findings_detail,
-    handle_event,
-    make_client,
-    parse_interaction,
-)
 from bot.change import Approval, Change, Decision, Verdict
 from bot.forges import Delivery, Forge
 from bot.policy.approvers import Directory, is_member
 from bot.policy.schema import Policy, parse_duration
 from bot.policy.sources import REPOSITORY_POLICY
+from bot.slack.blocks import escape, findings_detail
+from bot.slack.client import (
+    SlackError,
+    SlackNotifier,
+    UserGroupResolver,
+    UserGroupsUnavailable,
+    make_client,
+)
+from bot.slack.interactions import BreakGlassReason, Click, RejectReason, parse_interaction
+from bot.slack.signing import ButtonSigner, InteractionError
 
 if TYPE_CHECKING:
     from bot.gates import DeployGates

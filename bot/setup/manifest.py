@@ -87,7 +87,7 @@ def target(api_url: str, *, enterprise_url: str = "", organization: str = "") ->
 
 # -- Slack ----------------------------------------------------------------------------------
 
-#: The bot token scopes of the Slack calls changegate makes (bot/approvals/slack.py):
+#: The bot token scopes of the Slack calls changegate makes (bot/slack/client.py):
 #: chat.postMessage / chat.update (chat:write), views.open (none beyond the bot),
 #: users.info (users:read; its profile e-mail: users:read.email, for slack_match_email),
 #: usergroups.users.list (usergroups:read).

@@ -13,20 +13,18 @@ from sqlmodel import Session
 
 from bot import audit
 from bot.approvals import workflow
+from bot.approvals.clicks import Handled, handle_event
 from bot.approvals.models import RequestState
-from bot.approvals.slack import (
+from bot.policy.schema import Policy
+from bot.slack.client import SlackNotifier, UserGroupResolver
+from bot.slack.interactions import (
     APPROVE_ACTION,
     REJECT_ACTION,
-    ButtonSigner,
-    Handled,
-    RequestVerifier,
-    SlackNotifier,
-    UserGroupResolver,
-    delivery_id,
-    handle_event,
+    BreakGlassReason,
+    Click,
     parse_interaction,
 )
-from bot.policy.schema import Policy
+from bot.slack.signing import ButtonSigner, RequestVerifier, delivery_id
 
 from .conftest import SIGNING_SECRET, sign
 from standins.slack import SlackStandin, block_actions, form, view_submission
@@ -37,7 +35,11 @@ SUBJECT = workflow.change_subject("github", "acme/app", 41)
 
 
 class Flow:
-    """What the web endpoint and the worker will do with an interaction, in one place."""
+    """What the web endpoint and the worker will do with an interaction, in one place.
+
+    A Reject click asks for a reason as `ApprovalService` does: the endpoint opens the
+    modal for someone who may decide (`fast_path`), the worker tells anyone else why not
+    (`_reject_click`); the submitted reason is a decision like an Approve click."""
 
     def __init__(
         self, session: Session, policy: Policy, client: WebClient, slack: SlackStandin
@@ -80,13 +82,29 @@ class Flow:
         if self.verifier.problem(body, headers) is not None:
             return 401
         event = parse_interaction(body, self.signer)
-        assert event is not None
+        assert event is not None and not isinstance(event, BreakGlassReason)
+        if isinstance(event, Click) and event.action == "reject":
+            return self.ask_reason(event)
         handled = handle_event(
             self.session, self.policy, event, notifier=self.notifier, resolver=self.resolver,
             delivery_id=f"slack:{delivery_id(headers)}",
         )  # fmt: skip
         self.session.commit()
         return handled
+
+    def ask_reason(self, click: Click) -> Handled:
+        request = workflow.get_request(self.session, click.request_id)
+        assert request is not None
+        why = workflow.refusal(
+            self.session, self.policy, request, click.sha, ("slack", click.user_id),
+            directory=self.resolver.directory(self.policy, [request.group_name]),
+        )  # fmt: skip
+        self.session.commit()
+        if why is not None:
+            self.notifier.reply(click.channel_id, click.user_id, why)
+            return Handled(False, why, request)
+        self.notifier.open_reject_modal(click)
+        return Handled(True, "asked for a reason", request)
 
     def click(self, user: str, request_id: str, action_id: str = APPROVE_ACTION) -> Handled | int:
         value = self.button(request_id, action_id)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
+from typing import Any
 
 import pytest
+from slack.conftest import SHA
+from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -19,9 +22,12 @@ from bot.change import Approval, Decision
 from bot.policy.approvers import Directory
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import Policy
+from bot.slack.client import SlackNotifier
+from bot.slack.signing import ButtonSigner
 from bot.views.memory import MemoryView
 
 from .conftest import T0
+from standins.slack import SlackStandin
 
 SHA1 = "1111111111111111111111111111111111111111"
 SHA2 = "2222222222222222222222222222222222222222"
@@ -368,3 +374,17 @@ def test_force_push_back_to_an_old_head_reopens_its_request(
         session, policy, first.id, SHA1, ("slack", "U0ALICE"), "approve", now=T0
     )
     assert ok.settled
+
+
+def test_workflow_request_posts(
+    slack: SlackStandin, client: WebClient, signer: ButtonSigner, policy: Policy, session: Any
+) -> None:
+    opened = workflow.open_request(
+        session, subject="github:acme/app#3", sha=SHA, group="senior", rules=["prod-only"],
+        expires_after=dt.timedelta(hours=4), repo="acme/app", number=3, title="t", now=T0,
+    )  # fmt: skip
+    channel, ts = SlackNotifier(client, signer).post_request(
+        opened.request, policy.groups["senior"], "C0APPROVALS"
+    )
+    workflow.set_message(session, opened.request.id, channel, ts)
+    assert (opened.request.channel, opened.request.message_ts) == (channel, ts)

@@ -24,10 +24,10 @@ from sqlmodel import Session, select
 
 from bot.app import create_app
 from bot.approvals.models import ApprovalRequestRecord, AuditRecord
-from bot.approvals.slack import APPROVE_ACTION
 from bot.forges.github import clear_caches as clear_github_caches
 from bot.forges.gitlab import clear_caches as clear_gitlab_caches
 from bot.settings import Settings
+from bot.slack.interactions import APPROVE_ACTION
 
 from standins.github import CheckRun, GitHubStandIn, app_key_pair
 from standins.gitlab import GitLabStandIn

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.approvals.models import RequestKind
-from bot.approvals.slack import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL
+from bot.slack.interactions import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL
 from bot.store import deliveries
 
 from .conftest import PROJECT, REPO, Harness, manifest, wait_for

@@ -6,7 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from bot.approvals.slack import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL, REJECT_ACTION, REJECT_MODAL
+from bot.slack.interactions import (
+    BREAK_GLASS_ACTION,
+    BREAK_GLASS_MODAL,
+    REJECT_ACTION,
+    REJECT_MODAL,
+)
 
 from .conftest import REPO, Harness, block_actions, manifest, wait_for
 from standins.gitrepo import GitRepo

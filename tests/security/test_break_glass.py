@@ -9,7 +9,7 @@ from e2e.conftest import POLICY, Harness, manifest, wait_for
 from e2e.test_deploy_gates import answers, protection_rule
 from e2e.test_github_flow import open_pull
 
-from bot.approvals.slack import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL
+from bot.slack.interactions import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL
 
 from standins.gitrepo import GitRepo
 from standins.slack import Message, view_submission

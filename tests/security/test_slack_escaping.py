@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from e2e.conftest import REPO, Harness, manifest, wait_for
 
-from bot.approvals.slack import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL
+from bot.slack.interactions import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL
 
 from standins.gitrepo import GitRepo
 from standins.slack import Message, view_submission

@@ -10,7 +10,7 @@ import uuid
 from e2e.conftest import Harness, wait_for
 from e2e.test_deploy_gates import answers, protection_rule
 
-from bot.approvals.slack import APPROVE_ACTION
+from bot.slack.interactions import APPROVE_ACTION
 
 from standins.gitrepo import GitRepo
 from standins.slack import block_actions
