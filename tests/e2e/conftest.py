@@ -8,18 +8,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
+from live import LiveServer, wait_for
 from sqlmodel import Session, select
 
 from bot.app import create_app
@@ -112,20 +111,6 @@ spec:
           image: {image}
 """
 
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
-    """Poll until `probe` returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or probe}")
-        time.sleep(0.05)
-
 
 def manifest(image: str = "nginx:1.25.3", replicas: int = 2) -> str:
     return MANIFEST.format(image=image, replicas=replicas)
@@ -177,37 +162,6 @@ def slack() -> Iterator[SlackStandin]:
 
 
 # -- the server --------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """create_app served by uvicorn on 127.0.0.1, with its in-process workers."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.app = app
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        wait_for(lambda: self.server.started or None, 10, "uvicorn to start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
 
 
 @dataclass

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
-import time
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +20,10 @@ from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot import pages, store
+from bot import inbox, pages, store
 from bot.approvals import workflow
 from bot.change import Approval, Change, Verdict
+from bot.forges import Delivery
 from bot.governor import PolicyHolder
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import Policy
@@ -307,36 +306,41 @@ def mount_pages(app: Starlette, admin_token: str = ADMIN_TOKEN) -> Starlette:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-class LiveServer:
-    """An app served by a real uvicorn on 127.0.0.1, in a thread."""
+ADMIN_PAGES = [
+    "/admin",
+    "/admin/requests",
+    "/admin/verdicts",
+    "/admin/dead",
+    "/admin/audit",
+    "/admin/policy",
+]
 
-    def __init__(self, app: Starlette) -> None:
-        import uvicorn
 
-        self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+def sign_in(client: TestClient) -> None:
+    r = client.post(
+        "/admin/login", data={"token": ADMIN_TOKEN, "next": "/admin"}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
 
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def dead_delivery(engine: Engine, delivery_id: str, error: str = "RuntimeError: boom") -> str:
+    """A delivery that used its only attempt, through the inbox's own claim and fail."""
+    delivery = Delivery(delivery_id, "github", "pull_request", b'{"number": 7}')
+    assert inbox.store(engine, delivery, subject=f"github:{REPO}#7")
+    (claimed,) = inbox.claim(engine, "w-test", max_attempts=1)
+    assert inbox.fail(engine, claimed.key, "w-test", error, max_attempts=1) == inbox.DEAD
+    return claimed.key
+
+
+def state_of(engine: Engine, key: str) -> str | None:
+    row = inbox.get(engine, key)
+    return row["state"] if row is not None else None

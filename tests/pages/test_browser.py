@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from live import LiveServer
 from pydantic import SecretStr
 from server.testforge import MemoryForge, gh_headers, payload
 from sqlalchemy.engine import Engine
@@ -31,7 +32,6 @@ from .conftest import (
     ADMIN_TOKEN,
     HEAD,
     REPO,
-    LiveServer,
     Seeded,
     mount_pages,
     seed_blocked_change,

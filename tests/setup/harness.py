@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import html
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from e2e.conftest import wait_for
-from starlette.applications import Starlette
+from live import LiveServer, free_port, wait_for
 
 from bot.app import create_app
 from bot.settings import Settings
@@ -45,34 +42,6 @@ spec:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Served:
-    """An app under uvicorn (lifespan on: workers, the start-up log) on a given port."""
-
-    def __init__(self, app: Starlette, port: int) -> None:
-        import uvicorn
-
-        self.app = app
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        wait_for(lambda: self.server.started or None, 10, "uvicorn to start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-
-
 def first_run_settings(tmp_path: Path, github: GitHubStandIn, port: int, **extra: Any) -> Settings:
     """Settings as a newcomer has them: nothing about GitHub but where it is."""
     policy = tmp_path / "policy.yml"
@@ -97,7 +66,7 @@ class FirstRun:
     """The running server, its settings and the stand-in; `browser` keeps the cookies of
     the person who started the server."""
 
-    server: Served
+    server: LiveServer
     settings: Settings
     github: GitHubStandIn
     tmp_path: Path
@@ -184,7 +153,7 @@ def first_run(tmp_path: Path, github: GitHubStandIn, *, workers: int = 1, **extr
     port = free_port()
     settings = first_run_settings(tmp_path, github, port, **extra)
     app = create_app(settings, workers=workers)
-    with Served(app, port) as server:
+    with LiveServer(app, port) as server:
         run = FirstRun(server, settings, github, tmp_path)
         try:
             yield run

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 import yaml
+from live import free_port
 
-from .harness import POLICY, free_port
+from .harness import POLICY
 from support import REPO_ROOT
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from live import LiveServer
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
@@ -20,7 +21,7 @@ from bot.forges.github import GitHubForge, clear_caches
 from bot.governor import PolicyHolder
 from bot.settings import Settings
 
-from .conftest import LiveServer, Seeded
+from .conftest import Seeded
 from standins.github import GitHubStandIn, app_key_pair
 from standins.gitrepo import GitRepo
 from standins.server import Fault

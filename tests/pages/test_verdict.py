@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
-from bot import pages
 from bot.governor import PolicyHolder
-from bot.pages import ForgeLinks, forge_web_base
 from bot.settings import Settings
 
 from .conftest import (
@@ -191,101 +188,6 @@ def test_gitlab_verdict_links_to_the_merge_request(
         f"https://gitlab.example.com/{REPO}/-/blob/{HEAD}/deploy/production/app.yaml#L10"
     )
     assert f"{REPO} !{NUMBER}" in text_of(html)
-
-
-@pytest.mark.parametrize(
-    ("settings", "forge", "base"),
-    [
-        ({"github_api_url": "https://api.github.com"}, "github", "https://github.com"),
-        ({"github_api_url": "https://api.github.com/"}, "github", "https://github.com"),
-        ({"github_api_url": "https://ghe.acme.corp/api/v3"}, "github", "https://ghe.acme.corp"),
-        ({"github_api_url": "https://ghe.acme.corp/api/v3/"}, "github", "https://ghe.acme.corp"),
-        ({"github_api_url": "https://api.acme.ghe.com"}, "github", "https://acme.ghe.com"),
-        ({"github_api_url": "http://127.0.0.1:8123"}, "github", "http://127.0.0.1:8123"),
-        ({"gitlab_url": "https://gitlab.example.com/"}, "gitlab", "https://gitlab.example.com"),
-        ({"gitlab_url": "https://git.acme.corp/gitlab"}, "gitlab", "https://git.acme.corp/gitlab"),
-        ({"gitlab_url": None}, "gitlab", None),
-        ({}, "git", None),
-    ],
-)
-def test_forge_web_base(settings: dict[str, object], forge: str, base: str | None) -> None:
-    assert forge_web_base(SimpleNamespace(**settings), forge) == base
-
-
-@pytest.mark.parametrize(
-    ("forge", "path", "line", "url"),
-    [
-        ("github", "k8s/app.yaml", 7, "https://f.example/acme/app/blob/abc/k8s/app.yaml#L7"),
-        ("github", "Dockerfile", None, "https://f.example/acme/app/blob/abc/Dockerfile"),
-        (
-            "github",
-            "charts/my app/values #1.yaml",
-            3,
-            "https://f.example/acme/app/blob/abc/charts/my%20app/values%20%231.yaml#L3",
-        ),
-        (
-            "gitlab",
-            "ci/.gitlab-ci.yml",
-            12,
-            "https://f.example/acme/app/-/blob/abc/ci/.gitlab-ci.yml#L12",
-        ),
-    ],
-)
-def test_file_links(forge: str, path: str, line: int | None, url: str) -> None:
-    assert ForgeLinks(forge, "https://f.example").blob("acme/app", "abc", path, line) == url
-
-
-def test_no_links_without_a_forge_web_address() -> None:
-    links = ForgeLinks("git", None)
-    assert links.blob("acme/app", "abc", "x.yaml", 1) is None
-    assert links.change("acme/app", 1) is None and links.commit("acme/app", "abc") is None
-
-
-def test_audit_sentences_cover_every_action_the_workflow_writes() -> None:
-    detail = {"group": "senior", "reason": "hotfix for the outage", "why": "no", "comment": "ok"}
-    for action in (
-        "approval.requested",
-        "approval.approve",
-        "approval.reject",
-        "approval.refused",
-        "approval.reopened",
-        "approval.expired",
-        "approval.superseded",
-        "break_glass",
-        "break_glass.refused",
-        "deploy.gate",
-    ):
-        sentence = pages.audit_sentence(action, "slack", "U0OPS", "abcdef1234", detail)
-        assert "abcdef1" in sentence and action not in sentence, action
-
-
-def _f(action: str) -> dict[str, object]:
-    return {"action": action}
-
-
-def _a(required: int, granted: int) -> dict[str, object]:
-    return {"still_needed": max(0, required - granted), "satisfied": granted >= required}
-
-
-@pytest.mark.parametrize(
-    ("findings", "approvals", "sentence"),
-    [
-        ([], [], "Nothing blocks this change."),
-        ([_f("warn")], [], "Nothing blocks this change; 1 warning."),
-        ([_f("block"), _f("block")], [], "2 findings block merging."),
-        ([_f("require-approval")], [_a(2, 0)], "2 approvals are missing."),
-        ([_f("require-approval")], [_a(1, 1)], "Nothing blocks this change."),
-        (
-            [_f("block"), _f("require-approval"), _f("warn"), _f("warn")],
-            [_a(1, 0)],
-            "1 finding blocks merging; 1 approval is missing; 2 warnings.",
-        ),
-    ],
-)
-def test_summary_sentence(
-    findings: list[dict[str, object]], approvals: list[dict[str, object]], sentence: str
-) -> None:
-    assert pages.summary(findings, approvals) == sentence
 
 
 def test_findings_already_present_are_shown_apart(
