@@ -55,7 +55,7 @@ from bot import store  # noqa: E402
 
 def worker(throttle: bool) -> None:
     """One `changegate worker` process; its GitHub forge optionally without throttling."""
-    from bot.forges.github import GitHubForge
+    from bot.forges.github import GitHubForge, GitHubOptions
     from bot.settings import Settings
     from bot.worker import run_workers
 
@@ -65,7 +65,7 @@ def worker(throttle: bool) -> None:
         APP_ID,
         settings.github_private_key_path.read_text(),
         settings.github_api_url,
-        throttle=throttle,
+        GitHubOptions(throttle=throttle),
     )
     run_workers(settings, forges={"github": forge})
 

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from bot.forges.github import GitHubForge, clear_caches  # noqa: E402
+from bot.forges.github import GitHubForge, GitHubOptions, clear_caches  # noqa: E402
 from bot.forges.treediff import Budget  # noqa: E402
 
 from standins.github import GitHubStandIn, app_key_pair  # noqa: E402
@@ -43,7 +43,7 @@ def run(gh: GitHubStandIn, key: str, tmp: Path, name: str, dirs: int, limit: int
     git.commit("big", {**padding(3001, dirs), "zz/k8s/app.yaml": "image: nginx:latest\n"})
     gh.add_repo("acme/app", git, installation_id=1)
     number = gh.open_pull("acme/app", "big").number
-    forge = GitHubForge(1, key, gh.url, throttle=False, listing_budget=Budget)
+    forge = GitHubForge(1, key, gh.url, GitHubOptions(throttle=False, listing_budget=Budget))
     from bot.change import Change
 
     pull = forge.repo("acme/app").get_pull(number)
@@ -70,7 +70,7 @@ def capped(gh: GitHubStandIn, key: str, tmp: Path) -> None:
     git.commit("big", {**padding(3001, 1), "zz/k8s/app.yaml": "image: nginx:latest\n"})
     gh.add_repo("acme/app", git, installation_id=1)
     number = gh.open_pull("acme/app", "big").number
-    forge = GitHubForge(1, key, gh.url, throttle=False)
+    forge = GitHubForge(1, key, gh.url, GitHubOptions(throttle=False))
     pull = forge.repo("acme/app").get_pull(number)
     gh.reset_calls()
     start = time.perf_counter()

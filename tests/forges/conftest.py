@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.forges.github import GitHubForge, clear_caches
+from bot.forges.github import GitHubForge, GitHubOptions, clear_caches
 
 from standins.github import GitHubStandIn, app_key_pair
 from standins.gitrepo import GitRepo
@@ -37,7 +37,9 @@ def github(github_server: GitHubStandIn) -> GitHubStandIn:
 @pytest.fixture
 def forge(github: GitHubStandIn, app_key: tuple[str, str]) -> GitHubForge:
     clear_caches()
-    return GitHubForge(APP_ID, app_key[0], github.url, throttle=False, backoff_factor=0.001)
+    return GitHubForge(
+        APP_ID, app_key[0], github.url, GitHubOptions(throttle=False, backoff_factor=0.001)
+    )
 
 
 @pytest.fixture

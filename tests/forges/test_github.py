@@ -24,14 +24,16 @@ from bot.change import (
     Verdict,
 )
 from bot.forges import Delivery, DeployKind, DeployTarget, Landed, Work
+from bot.forges.common import headline
 from bot.forges.github import (
     ANNOTATIONS_PER_REQUEST,
     HANDLED_EVENTS,
     GitHubForge,
+    GitHubOptions,
     annotation,
-    check_title,
     clear_caches,
 )
+from bot.forges.github.checks import _batches
 
 from standins.github import GitHubStandIn
 from standins.gitrepo import ZERO_SHA, GitRepo
@@ -88,7 +90,7 @@ def test_a_wrong_app_key_is_refused(github, make_repo):
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    forge = GitHubForge(github.app_id, other.decode(), github.url, throttle=False)
+    forge = GitHubForge(github.app_id, other.decode(), github.url, GitHubOptions(throttle=False))
     with pytest.raises(GithubException) as caught:
         forge.repository_policy(_change_for("acme/app"))
     assert caught.value.status == 401
@@ -750,12 +752,12 @@ def test_conclusions(forge, github, make_repo, decision, conclusion, title):
 def test_publish_from_another_process_finds_the_open_run(forge, github, make_repo, app_key):
     work = _evaluated(forge, github, make_repo)
     forge.start(work.change, "http://x/v/1")
-    other = GitHubForge(github.app_id, app_key[0], github.url, throttle=False)
+    other = GitHubForge(github.app_id, app_key[0], github.url, GitHubOptions(throttle=False))
     other.publish(work.change, Verdict(Decision.PASS, ()), "http://x/v/1")
     [run] = github.runs_for("acme/app")
     assert run.conclusion == "success"
     # and with nothing started at all, publishing creates a completed run
-    third = GitHubForge(github.app_id, app_key[0], github.url, throttle=False)
+    third = GitHubForge(github.app_id, app_key[0], github.url, GitHubOptions(throttle=False))
     third.publish(work.change, Verdict(Decision.PASS, ()), "http://x/v/2")
     runs = github.runs_for("acme/app")
     assert [(r.status, r.conclusion) for r in runs] == [("completed", "success")] * 2
@@ -831,7 +833,7 @@ def test_primary_rate_limit_waits_for_the_reset(forge, github, make_repo):
 
 def test_a_wait_beyond_the_limit_raises_instead_of_blocking(github, make_repo, app_key):
     forge = GitHubForge(
-        github.app_id, app_key[0], github.url, throttle=False, max_rate_limit_wait=5
+        github.app_id, app_key[0], github.url, GitHubOptions(throttle=False, max_rate_limit_wait=5)
     )
     make_repo()
     github.fail("GET", r"/contents/", 429, headers={"Retry-After": "3600"})
@@ -897,8 +899,6 @@ def test_the_app_manifest_subscribes_to_exactly_the_handled_events():
 
 @given(st.lists(st.sampled_from(list(Action)), max_size=260))
 def test_annotation_batches_keep_every_finding_in_order(actions):
-    from bot.forges.github import _batches
-
     items = [annotation(finding("a.yaml", i + 1, a, i)) for i, a in enumerate(actions)]
     batches = list(_batches(items))
     assert all(0 < len(b) <= ANNOTATIONS_PER_REQUEST for b in batches)
@@ -908,10 +908,9 @@ def test_annotation_batches_keep_every_finding_in_order(actions):
 
 def test_check_title_counts_blocking_findings():
     verdict = Verdict(Decision.FAIL, (finding("a", 1), finding("b", 2, Action.WARN)))
-    assert check_title(verdict) == "1 blocking finding"
+    assert headline(verdict) == "1 blocking finding"
     assert (
-        check_title(Verdict(Decision.PASS, (finding("b", 2, Action.WARN),)))
-        == "Passed with 1 warning"
+        headline(Verdict(Decision.PASS, (finding("b", 2, Action.WARN),))) == "Passed with 1 warning"
     )
 
 

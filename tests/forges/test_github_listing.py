@@ -8,7 +8,7 @@ from typing import Any
 from test_github import deliver, open_pull
 
 from bot.change import Decision, FileStatus
-from bot.forges.github import GitHubForge, clear_caches
+from bot.forges.github import GitHubForge, GitHubOptions, clear_caches
 from bot.forges.treediff import Budget
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import load_policy_text
@@ -105,9 +105,9 @@ def test_a_change_not_listed_within_the_budget_fails_and_says_why(
         forge.app_id,
         app_key[0],
         github.url,
-        throttle=False,
-        backoff_factor=0.001,
-        listing_budget=lambda: Budget(max_requests=5),
+        GitHubOptions(
+            throttle=False, backoff_factor=0.001, listing_budget=lambda: Budget(max_requests=5)
+        ),
     )
     repo = make_repo()
     github.tree_entry_limit = 100
@@ -137,8 +137,7 @@ def test_a_truncated_head_tree_is_read_tree_by_tree_or_the_change_fails(
         forge.app_id,
         app_key[0],
         github.url,
-        throttle=False,
-        listing_budget=lambda: Budget(max_requests=2),
+        GitHubOptions(throttle=False, listing_budget=lambda: Budget(max_requests=2)),
     )
     clear_caches()  # no tree read whole before
     tight_view = tight.view(view.change)

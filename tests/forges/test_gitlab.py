@@ -33,6 +33,7 @@ from bot.forges import Delivery, DeployKind, DeployTarget, Landed, Work
 from bot.forges.gitlab import (
     NOTE_MARKER,
     GitLabForge,
+    GitLabOptions,
     GitLabRateLimited,
     clear_caches,
     note_body,
@@ -99,7 +100,7 @@ def server(running_server: GitLabStandIn) -> GitLabStandIn:
 @pytest.fixture
 def forge(server: GitLabStandIn) -> GitLabForge:
     clear_caches()
-    return GitLabForge(server.url, TOKEN, max_rate_limit_wait=5)
+    return GitLabForge(server.url, TOKEN, GitLabOptions(max_rate_limit_wait=5))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from test_gitlab import BASE_FILES, PATH, TOKEN, check, deliver
 
 from bot.change import ChangedFile, Decision, FileStatus
-from bot.forges.gitlab import GitLabForge, clear_caches
+from bot.forges.gitlab import GitLabForge, GitLabOptions, clear_caches
 from bot.forges.treediff import Budget
 
 from standins.gitlab import GitLabStandIn
@@ -43,7 +43,9 @@ def test_a_diff_over_the_limit_walks_only_the_subtrees_that_differ(
 ) -> None:
     server = small_limits
     # 20 requests: a recursive tree may take 5 pages, so the 1,000-file tree is walked
-    forge = GitLabForge(server.url, TOKEN, listing_budget=lambda: Budget(max_requests=20))
+    forge = GitLabForge(
+        server.url, TOKEN, GitLabOptions(listing_budget=lambda: Budget(max_requests=20))
+    )
     iid = big_mr(server, tmp_path)
     work = deliver(forge, "Merge Request Hook", server.merge_request_payload(PATH, iid))
     assert work.change is not None
@@ -64,7 +66,9 @@ def test_a_diff_that_cannot_be_listed_within_the_budget_fails(
     small_limits: GitLabStandIn, tmp_path: Path
 ) -> None:
     server = small_limits
-    forge = GitLabForge(server.url, TOKEN, listing_budget=lambda: Budget(max_requests=3))
+    forge = GitLabForge(
+        server.url, TOKEN, GitLabOptions(listing_budget=lambda: Budget(max_requests=3))
+    )
     iid = big_mr(server, tmp_path)
     work = deliver(forge, "Merge Request Hook", server.merge_request_payload(PATH, iid))
     assert work.change is not None

@@ -1,5 +1,5 @@
 """GitHub merge groups parsed into a change on the queue's commit, with what each queued
-pull request brought (bot/forges/merge_queue.py), against the GitHub stand-in."""
+pull request brought (bot/forges/github/merge_queue.py), against the GitHub stand-in."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from bot.change import ChangedFile, FileStatus
 from bot.forges import Delivery, Landed
-from bot.forges.merge_queue import queued_numbers
+from bot.forges.github.merge_queue import queued_numbers
 
 from payloads.octokit import examples
 from standins.github import GitHubStandIn

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
 from bot import pages
-from bot.forges.github import GitHubForge, clear_caches
+from bot.forges.github import GitHubForge, GitHubOptions, clear_caches
 from bot.governor import PolicyHolder
 from bot.settings import Settings
 
@@ -62,7 +62,9 @@ def serve(
         admin_github: str | None = "alice, @acme/sre-leads", admin_token: str | None = None
     ) -> LiveServer:
         clear_caches()
-        forge = GitHubForge(APP_ID, app_key[0], github.url, throttle=False, team_ttl=0)
+        forge = GitHubForge(
+            APP_ID, app_key[0], github.url, GitHubOptions(throttle=False, team_ttl=0)
+        )
         server = LiveServer(Starlette())
         settings = make_settings(
             admin_token=SecretStr(admin_token) if admin_token else None,

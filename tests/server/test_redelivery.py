@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from bot import inbox
 from bot.change import Change
 from bot.forges import Delivery
-from bot.forges.github import GitHubForge
-from bot.forges.gitlab import GitLabForge
+from bot.forges.github import GitHubForge, GitHubOptions
+from bot.forges.gitlab import GitLabForge, GitLabOptions
 from bot.redelivery import (
     recent_gitlab_projects,
     reconcile_open_mrs,
@@ -63,7 +63,9 @@ def github(github_server: GitHubStandIn) -> GitHubStandIn:
 
 @pytest.fixture
 def gh_forge(github: GitHubStandIn, app_key: tuple[str, str]) -> GitHubForge:
-    return GitHubForge(APP_ID, app_key[0], github.url, throttle=False, backoff_factor=0.001)
+    return GitHubForge(
+        APP_ID, app_key[0], github.url, GitHubOptions(throttle=False, backoff_factor=0.001)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def gitlab(gitlab_server: GitLabStandIn) -> GitLabStandIn:
 
 @pytest.fixture
 def gl_forge(gitlab: GitLabStandIn) -> GitLabForge:
-    return GitLabForge(gitlab.url, GL_TOKEN, max_rate_limit_wait=5)
+    return GitLabForge(gitlab.url, GL_TOKEN, GitLabOptions(max_rate_limit_wait=5))
 
 
 def ago(seconds: float) -> dt.datetime:

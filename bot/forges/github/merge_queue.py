@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from github import UnknownObjectException
+from github.PullRequest import PullRequest
+from github.Repository import Repository
 
 from bot.change import Change, FileStatus, FileView
 from bot.forges import Landed, Work
+from bot.forges.github.client import GitHubApi
+from bot.forges.github.files import GitHubView
 from bot.policy.carryover import Files, covered_paths
-
-if TYPE_CHECKING:
-    from github.PullRequest import PullRequest
-    from github.Repository import Repository
-
-    from bot.forges.github import GitHubForge
 
 QUEUE_PREFIX = "refs/heads/gh-readonly-queue/"
 _QUEUE_BRANCH = re.compile(r"gh-readonly-queue/(?P<base>.+)/pr-(?P<number>\d+)-[0-9a-f]{40}")
@@ -83,7 +81,7 @@ def group_files(view: FileView, blob_id: Any) -> Files:
     return files
 
 
-def merge_group_work(forge: GitHubForge, payload: dict[str, Any], repo: str, subject: str) -> Work:
+def merge_group_work(api: GitHubApi, payload: dict[str, Any], repo: str, subject: str) -> Work:
     """`checks_requested`: judge `base_sha..head_sha` with the queued requests' approvals
     for what each brought. Any other action (`destroyed`) leaves nothing to check."""
     action = str(payload.get("action") or "")
@@ -94,7 +92,7 @@ def merge_group_work(forge: GitHubForge, payload: dict[str, Any], repo: str, sub
     group = payload["merge_group"]
     head, base = str(group["head_sha"]), str(group["base_sha"])
     head_ref, target = str(group["head_ref"]), str(group["base_ref"]).removeprefix("refs/heads/")
-    gh_repo = forge.repo(repo)
+    gh_repo = api.repo(repo)
     messages = [c.commit.message for c in gh_repo.compare(base, head).commits]
     pulls = _open_pulls(gh_repo, queued_numbers(head_ref, messages), target)
     change = Change(
@@ -109,7 +107,7 @@ def merge_group_work(forge: GitHubForge, payload: dict[str, Any], repo: str, sub
         labels=tuple(sorted({label.name for p in pulls for label in p.labels})),
         draft=False,
     )
-    view = forge.view(change)
+    view = GitHubView(api, change)
     files = group_files(view, view.blob_id)
     landed = []
     for pull in pulls:
