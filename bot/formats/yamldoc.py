@@ -212,6 +212,35 @@ def column_of(node: Node) -> int:
     return int(node.start_mark.column) + 1
 
 
+def position_in_scalar(node: Node, source: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) in `source` of character `offset` of a scalar's value, so
+    that an error inside a value (a CEL expression) points at the character itself.
+
+    The value is walked line by line as YAML folds it: each source line gives its text
+    (from the indentation, or the opening quote, on) and one character for the line break.
+    Escapes in quoted scalars are not unfolded: a column after one may be off by its length."""
+    lines = source.split("\n")
+    start, end = node.start_mark, node.end_mark
+    style = getattr(node, "style", None)
+    if style in ("|", ">"):
+        first = start.line + 1
+        body = next((ln for ln in lines[first : end.line + 1] if ln.strip()), "")
+        indent = len(body) - len(body.lstrip(" "))  # YAML's rule: the first line's
+        segments = [(n, indent) for n in range(first, min(end.line + 1, len(lines)))]
+    else:
+        opening = start.column + (1 if style in ("'", '"') else 0)
+        segments = [(start.line, opening)]
+        for n in range(start.line + 1, min(end.line + 1, len(lines))):
+            segments.append((n, len(lines[n]) - len(lines[n].lstrip())))
+    remaining = max(offset, 0)
+    for n, column in segments:
+        width = max(len(lines[n].rstrip()) - column, 0)
+        if remaining <= width:
+            return n + 1, column + remaining + 1
+        remaining -= width + 1
+    return start.line + 1, start.column + 1
+
+
 def scalar(node: Node | None) -> str | None:
     """The text of a scalar node (None for collections, nulls written as `~`/empty too)."""
     if isinstance(node, ScalarNode):

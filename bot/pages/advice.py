@@ -44,6 +44,10 @@ FIXES: dict[str, str] = {
         "Set the key in another environment's configuration too (staging's values, manifest "
         "or .env), so the setting runs somewhere before production, or get the approval."
     ),
+    "expression": (
+        "The policy's own rule matched this: its message says what it asks for. If the "
+        "check could not evaluate the rule, fix what it names, or get the approval."
+    ),
     "incomplete-change": (
         "changegate could not list every file of this change, so it cannot vouch for it. "
         "Split it into smaller pull/merge requests, or re-run the check (a listing that ran "

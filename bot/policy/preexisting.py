@@ -4,7 +4,8 @@ A rule that judges lines (an unpinned image, a coerced version) reports problems
 they are in a changed file; a commit that only edits `POSTGRES_PASSWORD` must not be blocked
 for the `:latest` that sat on line 3 for months. Such findings, on lines the change did not
 touch, are kept but downgraded to `warn` and marked `preexisting`, and every output shows
-them apart. What a rule judges is its `judges` class attribute:
+them apart. What a rule judges is its `judges` class attribute (`judged_as()`, where a kind decides
+per rule):
 
 - `change`: the change as a whole (prod-only, migration playbook, a version bump): never
   downgraded;
@@ -78,9 +79,10 @@ def judge_change_only(
     rule: RuleBase, findings: list[Finding], touched: TouchedLines
 ) -> list[Finding]:
     """`findings` of `rule`, those the change did not cause downgraded and marked."""
-    if not touched.active or rule.scope == "file" or rule.judges == "change" or not findings:
+    judges = rule.judged_as()
+    if not touched.active or rule.scope == "file" or judges == "change" or not findings:
         return findings
-    if rule.judges == "references":
+    if judges == "references":
         by_subject: dict[str, bool] = defaultdict(bool)
         for f in findings:
             by_subject[f.subject] |= touched.touches(f.path, f.line)

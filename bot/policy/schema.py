@@ -26,6 +26,7 @@ from bot.formats import yamldoc
 from bot.rules.base import RuleBase, StrictModel, check_globs, compile_globs
 from bot.rules.dependency_upgrade import DependencyMajorUpgradeRule
 from bot.rules.env_drift import EnvDriftRule
+from bot.rules.expression import ExpressionRule
 from bot.rules.migration_playbook import MigrationPlaybookRule
 from bot.rules.paths import PathsRule
 from bot.rules.prod_only import ProdOnlyChangeRule
@@ -41,7 +42,8 @@ Rule = Annotated[
     | MigrationPlaybookRule
     | DependencyMajorUpgradeRule
     | PathsRule
-    | EnvDriftRule,
+    | EnvDriftRule
+    | ExpressionRule,
     Field(discriminator="kind"),
 ]
 
@@ -54,6 +56,7 @@ RULE_KINDS: tuple[type[RuleBase], ...] = (
     DependencyMajorUpgradeRule,
     PathsRule,
     EnvDriftRule,
+    ExpressionRule,
 )
 
 _DURATION = re.compile(
@@ -250,7 +253,7 @@ def load_policy_text(
             [PolicyProblem(filename, 1, 1, "a policy file holds exactly one YAML document")]
         )
     root = parsed.documents[0]
-    locate = _Locator(filename, root)
+    locate = _Locator(filename, root, text)
     problems = _duplicate_keys(root, locate)
     if not isinstance(root, yamldoc.MappingNode):
         problems.append(locate.at(root, "a policy file is a mapping with `version: 1` at the top"))
@@ -348,9 +351,10 @@ def _cross_reference_problems(
 class _Locator:
     """Maps a pydantic error location back to the YAML node it came from."""
 
-    def __init__(self, filename: str, root: yamldoc.Node) -> None:
+    def __init__(self, filename: str, root: yamldoc.Node, text: str = "") -> None:
         self.filename = filename
         self.root = root
+        self.text = text
 
     def at(self, node: yamldoc.Node, message: str) -> PolicyProblem:
         return PolicyProblem(self.filename, yamldoc.line_of(node), yamldoc.column_of(node), message)
@@ -398,6 +402,11 @@ class _Locator:
         if kind == "union_tag_not_found":
             return self.at(node, "a rule needs a `kind`")
         message = str(err["msg"]).removeprefix("Value error, ")
+        offset = (err.get("ctx") or {}).get("offset")
+        if offset is not None and isinstance(node, yamldoc.ScalarNode):
+            # an error inside the value (a CEL expression): point at the character
+            line, column = yamldoc.position_in_scalar(node, self.text, offset)
+            return PolicyProblem(self.filename, line, column, f"{where}: {message}")
         return self.at(node, f"{where}: {message}" if where else message)
 
 

@@ -176,6 +176,10 @@ class RuleBase(StrictModel):
             return []
         return [self.finding(path, None, path, READ_NOTE + note, action=Action.WARN)]
 
+    def judged_as(self) -> Literal["change", "lines", "references"]:
+        """What this rule's findings are about (`judges`; a kind may decide per rule)."""
+        return self.judges
+
     @classmethod
     def kind_name(cls) -> str:
         kind_field = cls.model_fields["kind"]

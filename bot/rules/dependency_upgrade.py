@@ -114,16 +114,17 @@ def major_upgrades(base: list[Dep], head: list[Dep]) -> list[tuple[Dep, Dep]]:
     Where a file holds several versions of one package, the highest of each side counts:
     a second, higher major entering the tree is an upgrade; dropping the old one is not.
     """
-    before = _highest(base)
+    before = highest_per_package(base)
     pairs = []
-    for key, new in _highest(head).items():
+    for key, new in highest_per_package(head).items():
         old = before.get(key)
         if old is not None and new.major_key > old.major_key:
             pairs.append((old, new))
     return sorted(pairs, key=lambda pair: (pair[1].line or 0, pair[1].name))
 
 
-def _highest(deps: list[Dep]) -> dict[tuple[Ecosystem, str], Dep]:
+def highest_per_package(deps: list[Dep]) -> dict[tuple[Ecosystem, str], Dep]:
+    """Each package's highest version in `deps` (a file may hold several of one package)."""
     best: dict[tuple[Ecosystem, str], Dep] = {}
     for dep in deps:
         key = (dep.ecosystem, dep.name)
