@@ -18,14 +18,13 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from bot import pages, redelivery, store
-from bot.approvals.service import wire
+from bot import governor, pages, redelivery, store
 from bot.forges import Forge
 from bot.governor import PolicyHolder
 from bot.settings import Settings
 from bot.setup.flow import SetupFlow
 from bot.web import Ingress
-from bot.worker import ActionHandler, SourceHandler, WorkerConfig, WorkerPool, build_forges
+from bot.worker import ActionHandler, SourceHandler, WorkerConfig, build_forges, governed_pool
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def create_app(
     """A ready-to-serve app. `forges`, `engine` and `workers` override what `settings`
     would build (tests inject a test forge, or run without in-process workers);
     `sources` and `actions` plug extra handlers into the workers (see `WorkerPool`), over
-    the ones `bot.approvals.service.wire` builds (Slack clicks, deploy gates, expiry).
+    the governor's (evaluations, deploy gates, Slack clicks, expiry: `bot.governor`).
     `wake`: called when work is stored, for workers outside this process (`serve`)."""
     holder = PolicyHolder.from_settings(settings)
     own_engine = engine is None
@@ -51,33 +50,24 @@ def create_app(
     schema = store.ensure_current(engine, settings.database_url, auto_upgrade_fresh_sqlite=True)
     forges = dict(forges) if forges is not None else build_forges(settings, awaiting_app=True)
     count = settings.worker_count if workers is None else workers
-    wiring = wire(settings, engine, holder, forges)
+    # in-process workers idle on the governor's doorbell; workers elsewhere are woken by `wake`
+    parts = governor.build(
+        settings, engine, holder, forges, on_enqueued=wake if count <= 0 else None
+    )
     setup = SetupFlow(settings, holder)  # `/`; registers the GitHub App while there is none
+    config = WorkerConfig.from_settings(settings)
     pool = (
-        WorkerPool(
-            engine,
-            forges,
-            holder,
-            WorkerConfig.from_settings(settings),
-            count=count,
-            sources={**wiring.sources, **(sources or {})},
-            actions={**wiring.actions, **(actions or {})},
-            approvals=wiring.approvals,
-            periodic=wiring.periodic,
-        )
+        governed_pool(parts, engine, forges, config, count=count, sources=sources, actions=actions)
         if count > 0
         else None
     )
-    wake = pool.wake if pool is not None else wake
-    if wake is not None and wiring.approvals is not None:
-        wiring.approvals.on_enqueued = wake
     ingress = Ingress(
         settings,
         engine,
         forges,
         holder,
-        on_stored=wake,
-        slack=wiring.approvals,
+        on_stored=pool.wake if pool is not None else wake,
+        slack=parts.clicks,
     )
 
     @contextlib.asynccontextmanager
@@ -118,7 +108,6 @@ def create_app(
     app.state.policy = holder
     app.state.forges = forges
     app.state.workers = pool
-    app.state.approvals = wiring.approvals
-    app.state.gates = wiring.gates
+    app.state.governor = parts
     app.state.setup = setup
     return app

@@ -28,7 +28,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,13 +39,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from bot import inbox, metrics, store
 from bot.forges import Delivery, Forge
 from bot.governor import PolicyHolder
+from bot.governor.click import Clicks
 from bot.settings import Settings, secret
 from bot.setup import stored as stored_app
 from bot.slack.signing import RequestVerifier
 from bot.slack.signing import delivery_id as slack_delivery_id
-
-if TYPE_CHECKING:
-    from bot.approvals.service import ApprovalService
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +129,7 @@ class Ingress:
         forges: Mapping[str, Forge],
         policy: PolicyHolder,
         on_stored: Callable[[], None] | None = None,
-        slack: ApprovalService | None = None,
+        slack: Clicks | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine

@@ -1,4 +1,4 @@
-"""Workers: claim a delivery, let its forge parse it, let the governor handle it, record it.
+"""Workers: claim a delivery, let its forge parse it, hand the work on, record the result.
 
 The same `WorkerPool` runs in `changegate worker` processes (`changegate serve` starts
 them as its children: bot/worker_processes.py) and as threads in an app that
@@ -20,18 +20,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import governor, inbox, metrics
+from bot import governor, inbox, metrics, store
 from bot.forges import Forge, Work
 from bot.settings import Settings
+from bot.setup import pending, stored
 from bot.worker_processes import follow_parent
-
-if TYPE_CHECKING:
-    from bot.approvals.service import ApprovalService
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +39,6 @@ def build_forges(settings: Settings, *, awaiting_app: bool = False) -> dict[str,
     `bot.setup.stored`). An absent module or setting: forge off; with `awaiting_app`
     (servers and workers) GitHub is a forge that becomes the App once it is registered."""
     forges: dict[str, Forge] = {}
-    from bot.setup import pending, stored
-
     if not stored.refresh(settings):
         if awaiting_app:
             forges["github"] = pending.PendingGitHub(settings)
@@ -69,7 +65,6 @@ class WorkerConfig:
     max_attempts: int = 8
     backoff: inbox.Backoff = field(default_factory=inbox.Backoff)
     poll_interval: float = 1.0
-    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
@@ -78,13 +73,12 @@ class WorkerConfig:
             max_attempts=settings.max_attempts,
             backoff=inbox.Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds),
             poll_interval=settings.poll_interval_seconds,
-            public_url=settings.public_url,
         )
 
 
 #: Processes deliveries that are not a forge's (Slack clicks): returns (state, note).
 SourceHandler = Callable[[inbox.Claimed], tuple[str, str | None]]
-#: Handles a forge's work other than "evaluate" (e.g. "deployment-gate"): (state, note).
+#: Handles a forge's work by its action ("evaluate", "deployment-gate"): (state, note).
 ActionHandler = Callable[[Work, Forge, inbox.Claimed], tuple[str, str | None]]
 #: (interval in seconds, job): periodic jobs such as the approvals' expiry sweep.
 Periodic = tuple[float, Callable[[], Any]]
@@ -93,38 +87,37 @@ Periodic = tuple[float, Callable[[], Any]]
 class WorkerPool:
     """`count` worker threads and one heartbeat thread over one inbox.
 
-    Deliveries go to their forge, and "evaluate" work to the governor. `sources` (by
-    delivery forge name, e.g. "slack") and `actions` (by work action) plug in the other
-    handlers without this module knowing them; `approvals` is handed to the governor
-    (Slack approvals); `periodic` jobs run on one more thread, each at its interval.
+    Deliveries go to their forge to be parsed into work, and the work to the handler of
+    its action (`actions`: "evaluate", "deployment-gate"); deliveries that are no forge's
+    go to `sources` (by delivery forge name: "slack", "changegate"). The handlers are
+    plugged in by the entry points (`bot.governor.Governor`) without this module knowing
+    them; `periodic` jobs run on one more thread, each at its interval. `wake`, when
+    given, is the event others set to end the workers' idling (a delivery was stored).
     """
 
     def __init__(
         self,
         engine: Engine,
         forges: Mapping[str, Forge],
-        policy: governor.PolicyHolder,
         config: WorkerConfig,
         *,
         count: int = 2,
         name: str | None = None,
         sources: Mapping[str, SourceHandler] | None = None,
         actions: Mapping[str, ActionHandler] | None = None,
-        approvals: ApprovalService | None = None,
         periodic: Sequence[Periodic] = (),
+        wake: threading.Event | None = None,
     ) -> None:
         self.engine = engine
-        self.approvals = approvals
         self.periodic = [(max(0.01, interval), job) for interval, job in periodic]
         self.forges = dict(forges)
         self.sources = dict(sources or {})
         self.actions = dict(actions or {})
-        self.policy = policy
         self.config = config
         self.count = count
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = wake if wake is not None else threading.Event()
         self._threads: list[threading.Thread] = []
         self._inflight: dict[str, str] = {}  # delivery key -> worker id
         self._inflight_lock = threading.Lock()
@@ -294,24 +287,34 @@ class WorkerPool:
         work = forge.parse(d)
         if work.action == "ignore":
             return inbox.IGNORED, work.reason or f"event {d.event} is not handled"
-        if work.action != "evaluate":
-            action = self.actions.get(work.action)
-            if action is None:
-                return inbox.IGNORED, f"no handler for action {work.action!r}"
-            return action(work, forge, item)
-        outcome = governor.handle(
-            work,
-            forge,
-            engine=self.engine,
-            policy=self.policy.policy,
-            public_url=self.config.public_url,
-            received_at=item.received_at,
-            delivery_key=item.key,
-            approvals=self.approvals,
-        )
-        if outcome.status == "stale":
-            return inbox.IGNORED, outcome.reason
-        return inbox.DONE, None
+        action = self.actions.get(work.action)
+        if action is None:
+            return inbox.IGNORED, f"no handler for action {work.action!r}"
+        return action(work, forge, item)
+
+
+def governed_pool(
+    parts: governor.Governor,
+    engine: Engine,
+    forges: Mapping[str, Forge],
+    config: WorkerConfig,
+    *,
+    count: int,
+    sources: Mapping[str, SourceHandler] | None = None,
+    actions: Mapping[str, ActionHandler] | None = None,
+) -> WorkerPool:
+    """Workers running the governor's handlers (`sources`/`actions` over them: tests plug
+    in their own), woken when the governor stores a recheck for itself."""
+    return WorkerPool(
+        engine,
+        forges,
+        config,
+        count=count,
+        sources={**parts.sources, **(sources or {})},
+        actions={**parts.actions, **(actions or {})},
+        periodic=parts.periodic,
+        wake=parts.doorbell,
+    )
 
 
 def run_workers(
@@ -327,30 +330,17 @@ def run_workers(
 ) -> None:
     """`changegate worker`: run workers until SIGTERM/SIGINT, then stop gracefully.
     `wake_fd`: the pipe from a `changegate serve` parent (see `bot.worker_processes`)."""
-    from bot import store
-
     metrics.configure_logging()
     holder = governor.PolicyHolder.from_settings(settings)
     engine = store.make_engine(settings.database_url)
     store.ensure_current(engine, settings.database_url, auto_upgrade_fresh_sqlite=True)
     forges = dict(forges) if forges is not None else build_forges(settings, awaiting_app=True)
     n = settings.worker_count if count is None else count
-    from bot.approvals.service import wire
-
-    wiring = wire(settings, engine, holder, forges)
-    pool = WorkerPool(
-        engine,
-        forges,
-        holder,
-        WorkerConfig.from_settings(settings),
-        count=max(1, n),
-        sources={**wiring.sources, **(sources or {})},
-        actions={**wiring.actions, **(actions or {})},
-        approvals=wiring.approvals,
-        periodic=wiring.periodic,
+    parts = governor.build(settings, engine, holder, forges)
+    config = WorkerConfig.from_settings(settings)
+    pool = governed_pool(
+        parts, engine, forges, config, count=max(1, n), sources=sources, actions=actions
     )
-    if wiring.approvals is not None:
-        wiring.approvals.on_enqueued = pool.wake
     stop = stop_event or threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:

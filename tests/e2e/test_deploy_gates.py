@@ -139,7 +139,7 @@ def test_an_unanswered_gate_is_rejected_when_its_request_expires(
     payload, run_id = protection_rule(harness, sha, "production")
     harness.send_github("deployment_protection_rule", payload)
     message = harness.request_message("C0DEPLOYS")
-    approvals = harness.server.app.state.approvals
+    approvals = harness.server.app.state.governor.sweep
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)  # past `expires_after: 4h`
     assert approvals.tick(later) == (1, 0)
     [answer] = wait_for(lambda: answers(harness, run_id), what="the expired gate's answer")

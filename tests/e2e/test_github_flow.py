@@ -202,7 +202,7 @@ def test_an_expired_request_updates_its_message_and_the_check(
     # or the reminder cannot go into the message's thread
     harness.settled()
     runs = len(harness.github.runs_for(REPO, head))
-    approvals = harness.server.app.state.approvals
+    approvals = harness.server.app.state.governor.sweep
     now = dt.datetime.now(dt.UTC)
     assert approvals.tick(now + dt.timedelta(hours=71, minutes=30)) == (0, 1)  # a reminder
     assert approvals.tick(now + dt.timedelta(hours=73)) == (1, 0)  # then expiry

@@ -23,10 +23,10 @@ BOB_ON_CALL = POLICY.replace(
 def submit_reason(harness: Harness, message: Message, user: str, sha: str) -> None:
     """The break-glass modal's submission, as if Slack had opened the modal for `user`
     (the button refuses to open it: this is the guard behind the button)."""
-    approvals = harness.server.app.state.approvals
+    slack = harness.server.app.state.governor.slack
     actions = next(b for b in message.blocks if b["type"] == "actions")
     request_id = actions["elements"][0]["value"].split(".")[0]
-    metadata = approvals.signer.seal({"request": request_id, "sha": sha, "channel": message.channel,
+    metadata = slack.signer.seal({"request": request_id, "sha": sha, "channel": message.channel,
                                       "ts": message.ts, "kind": "break-glass"})  # fmt: skip
     submission = view_submission(user=user, callback_id=BREAK_GLASS_MODAL,
                                  private_metadata=metadata, reason="my own change, urgent")  # fmt: skip

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from bot import inbox
 from bot.forges import Delivery
 from bot.governor import PolicyHolder
+from bot.governor.change import ChangeGovernor
 from bot.metrics import JsonFormatter
 from bot.worker import WorkerConfig, WorkerPool
 
@@ -45,17 +46,19 @@ def test_every_line_about_a_delivery_carries_its_id(
     for name, body in deliveries.items():
         d = Delivery(id=name, forge="github", event="pull_request", body=body)
         inbox.store(engine, d, forge.subject_of(d))
+    holder = PolicyHolder(policy_file, reload_seconds=0)
+    changes = ChangeGovernor(engine, holder, {"github": forge}, public_url="https://cg.example")
     pool = WorkerPool(
         engine,
         {"github": forge},
-        PolicyHolder(policy_file, reload_seconds=0),
         WorkerConfig(max_attempts=1, poll_interval=0.02),
         count=1,
+        actions={"evaluate": changes.action},
     )
     for item in inbox.claim(engine, "w", limit=5, lease=60):
         pool.process(item, "w")
     records = [json.loads(line) for line in log_lines.getvalue().splitlines()]
-    about = [r for r in records if r["logger"] in ("bot.worker", "bot.governor")]
+    about = [r for r in records if r["logger"] in ("bot.worker", "bot.governor.change")]
     assert {r.get("delivery") for r in about} == {"github:ok", "github:bad"}
     dead = next(r for r in about if r["level"] == "error")
     assert dead["delivery"] == "github:bad" and dead["event"] == "pull_request"

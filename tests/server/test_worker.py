@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from bot import inbox, metrics, store
 from bot.forges import Delivery, Work
 from bot.governor import PolicyHolder
+from bot.governor.change import ChangeGovernor
 from bot.worker import WorkerConfig, WorkerPool
 
 from .testforge import PINNED, UNPINNED, MemoryForge, payload
@@ -43,15 +44,18 @@ def pool_factory(
             "max_attempts": 3,
             "backoff": inbox.Backoff(0.01, 0.05),
             "poll_interval": 0.02,
-            "public_url": "https://cg.example.com/",
         }
         values.update(config)
+        holder = PolicyHolder(policy_file, reload_seconds=0)
+        changes = ChangeGovernor(
+            engine, holder, {"github": forge}, public_url="https://cg.example.com/"
+        )
         pool = WorkerPool(
             engine,
             {"github": forge},
-            PolicyHolder(policy_file, reload_seconds=0),
             WorkerConfig(**values),  # type: ignore[arg-type]
             count=count,
+            actions={"evaluate": changes.action},
         )
         pools.append(pool)
         return pool
@@ -372,7 +376,6 @@ def test_other_sources_and_actions_plug_into_the_workers(
     pool = WorkerPool(
         engine,
         {"github": forge},
-        PolicyHolder(policy_file, reload_seconds=0),
         WorkerConfig(poll_interval=0.02),
         count=1,
         sources={"slack": slack_click},

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -32,17 +32,15 @@ from bot import audit, inbox, store
 from bot.approvals import workflow
 from bot.approvals.freeze import GateDecision
 from bot.approvals.models import ApprovalRequestRecord, RequestKind
+from bot.change import Change
 from bot.forges import DeployKind, Deployment, DeployTarget, Forge, Work
+from bot.governor.messages import SlackRequests
+from bot.governor.policy import PolicyHolder, effective_policy, policy_at
+from bot.governor.routing import Result, forge_of
 from bot.policy.approvers import Directory
 from bot.policy.schema import DeployGate, Policy
 
-if TYPE_CHECKING:
-    from bot.approvals.service import ApprovalService
-    from bot.governor import PolicyHolder
-
 log = logging.getLogger(__name__)
-
-Result = tuple[str, str | None]
 #: answers the forge refuses because nothing waits any more (GitHub 404/422 on an answered
 #: or timed-out run; GitLab 400 "Unplayable Job", 404, 409)
 GONE_STATUSES = frozenset({400, 404, 409, 422})
@@ -74,22 +72,21 @@ class DeployGates:
         engine: Engine,
         holder: PolicyHolder,
         forges: Mapping[str, Forge],
-        approvals: ApprovalService | None = None,
+        slack: SlackRequests | None = None,
     ) -> None:
         self.engine = engine
         self.holder = holder
         self.forges = dict(forges)
-        self.approvals = approvals
+        self.slack = slack
 
     # -- a deployment asks -------------------------------------------------------------
     def handle(self, work: Work, forge: Forge, item: inbox.Claimed) -> Result:
-        from bot.governor import effective_policy
-
+        """The workers' "deployment-gate" action: decide now, or wait for Slack."""
         change, deployment = work.change, work.deployment
         environment = deployment.environment if deployment is not None else ""
         if change is None or deployment is None or not environment:
             return inbox.IGNORED, "deployment gate without a change or an environment"
-        policy = effective_policy(self.holder.policy, forge, work)
+        policy = effective_policy(self.holder.policy, forge, change)
         gate = policy.deploys.get(environment)
         if deployment.target.kind is DeployKind.STARTED:
             if gate is None and policy.deploys.default == "allow":
@@ -97,22 +94,33 @@ class DeployGates:
             return self._audit_start(work, environment, item.key)
         if gate is None:
             return self._ungated(work, forge, policy, environment, item.key)
-            return self._audit_start(work, environment, item.key)
-        entry = waiting_entry(deployment)
         if deployment.unreadable:  # who started it is unknown: nobody can approve
             comment = (
                 f"changegate {deployment.unreadable}: it cannot tell who started "
                 "this deploy, so it cannot be approved."
             )
-            self._answer(forge, change.repo, environment, entry,
+            self._answer(forge, change.repo, environment, waiting_entry(deployment),
                          GateDecision("rejected", comment), None)  # fmt: skip
             return inbox.DONE, comment
+        return self._ask(change, deployment, forge, policy, gate, item.key)
+
+    def _directory(self, policy: Policy, gate: DeployGate) -> Directory:
+        return self.slack.directory(policy, [gate.approvers]) if self.slack else Directory()
+
+    def _ask(
+        self,
+        change: Change,
+        deployment: Deployment,
+        forge: Forge,
+        policy: Policy,
+        gate: DeployGate,
+        delivery_key: str,
+    ) -> Result:
+        """Decide the gate for a new deployment; a pending one waits on its request."""
+        environment = deployment.environment
+        entry = waiting_entry(deployment)
         verdict = last_verdict(self.engine, forge.name, change.repo, change.head)
-        directory = (
-            self.approvals.directory(policy, [gate.approvers])
-            if self.approvals is not None
-            else Directory()
-        )
+        directory = self._directory(policy, gate)
         with Session(self.engine, expire_on_commit=False) as session:
             result = workflow.gate_deploy(
                 session,
@@ -124,7 +132,7 @@ class DeployGates:
                 verdict=verdict,
                 initiator=(forge.name, change.author) if change.author else None,
                 gate=gate,
-                delivery_id=item.key,
+                delivery_id=delivery_key,
                 details={"waiting": [], "initiators": [list(i) for i in deployment.initiators]},
                 new_run=True,
                 directory=directory,
@@ -136,13 +144,13 @@ class DeployGates:
                 if entry not in waiting:
                     waiting.append(entry)
                 request.details = {**request.details, "waiting": waiting}
-                if not request.channel:
-                    request.channel = self._channel(policy, gate)
+                if not request.channel and self.slack is not None:
+                    request.channel = self.slack.deploy_channel(policy, gate)
                 session.add(request)
             session.commit()
         if pending and request is not None:
-            if self.approvals is not None:
-                self.approvals.post_requests([request.id])
+            if self.slack is not None:
+                self.slack.post_requests([request.id])
             else:
                 log.warning("deploy gate %s waits for approvals, but Slack is off", request.id)
             return inbox.DONE, f"pending: {result.decision.comment}"
@@ -187,14 +195,6 @@ class DeployGates:
                 session.commit()
         return inbox.DONE, comment
 
-    def _channel(self, policy: Policy, gate: DeployGate) -> str | None:
-        group = policy.groups.get(gate.approvers)
-        if gate.slack_channel:
-            return gate.slack_channel
-        if group is not None and group.slack_channel:
-            return group.slack_channel
-        return self.approvals.default_channel if self.approvals is not None else None
-
     # -- a decision arrives later ------------------------------------------------------
     def resume(self, request_id: str, delivery_key: str | None = None) -> GateDecision | None:
         """Ask the gate of a deploy request again (after a click, a break-glass or its
@@ -205,24 +205,16 @@ class DeployGates:
                 return None
             session.expunge(request)
         waiting = list(request.details.get("waiting") or [])
-        forge_name = request.subject.split(":", 1)[0]
+        forge_name = forge_of(request.subject)
         forge = self.forges.get(forge_name)
         environment = request.environment or ""
         if not waiting or forge is None:
             return None
-        policy = (
-            self.approvals.policy_for(forge_name, request.repo, request.sha)
-            if self.approvals is not None
-            else self.holder.policy
-        )
+        policy = policy_at(self.holder.policy, self.forges, forge_name, request.repo, request.sha)
         gate = policy.deploys.get(environment)
         if gate is None:
             return None
-        directory = (
-            self.approvals.directory(policy, [gate.approvers])
-            if self.approvals is not None
-            else Directory()
-        )
+        directory = self._directory(policy, gate)
         verdict = last_verdict(self.engine, forge_name, request.repo, request.sha)
         with Session(self.engine, expire_on_commit=False) as session:
             result = workflow.gate_deploy(
@@ -253,8 +245,8 @@ class DeployGates:
                     current.details = {**current.details, "waiting": left}
                     session.add(current)
                     session.commit()
-        if self.approvals is not None:
-            self.approvals.update_messages([request_id])
+        if self.slack is not None:
+            self.slack.update_messages([request_id])
         return result.decision
 
     def _decided(self, request_id: str) -> ApprovalRequestRecord | None:
