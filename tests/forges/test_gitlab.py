@@ -551,6 +551,8 @@ EXPECTED = {
     "note_issue_recheck.json": ("ignore", f"gitlab:{PATH}"),
     "pipeline_manual_deploy.json": ("deployment-gate", f"gitlab:{PATH}@deploy:production"),
     "pipeline_success.json": ("ignore", f"gitlab:{PATH}/pipelines/31"),
+    # a merge train car's pipeline, judged when it starts (tests/forges/test_merge_train.py)
+    "pipeline_merge_train.json": ("ignore", f"gitlab:{PATH}!12/train"),
     "deployment_blocked.json": ("deployment-gate", f"gitlab:{PATH}@deploy:production"),
     "deployment_success.json": ("ignore", f"gitlab:{PATH}@deploy:production"),
 }

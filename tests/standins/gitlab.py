@@ -275,6 +275,78 @@ class GitLabStandIn(StandIn[Recorded]):
             mr.state, mr.merged_at, mr.squash_commit_sha = "merged", time.time(), sha
             return sha
 
+    def train_mrs(
+        self,
+        path: str,
+        iids: list[int],
+        *,
+        also: dict[str, str | None] | None = None,
+        status: str = "pending",
+    ) -> Json:
+        """A merge train's car for the last of `iids`: `refs/merge-requests/<iid>/train`
+        holds the target branch with each MR merged in turn (GitLab's default merge commit
+        message, ending `See merge request <project>!<iid>`) and `also` committed on top.
+        Returns the pipeline webhook payload of that car's pipeline."""
+        with self._lock:
+            project = self.project(path)
+            mrs = [project.mrs[iid] for iid in iids]
+            target, last = mrs[0].target_branch, mrs[-1]
+            scratch = f"merge-train-{last.iid}"
+            project.git.branch(scratch, project.git.branch_sha(target))
+            for mr in mrs:
+                message = (
+                    f"Merge branch '{mr.source_branch}' into '{target}'\n\n{mr.title}\n\n"
+                    f"See merge request {project.path}!{mr.iid}"
+                )
+                project.git.squash_merge(scratch, self._head(project, mr), message)
+            if also:
+                project.git.commit(scratch, also, "train: one more thing")
+            sha = project.git.branch_sha(scratch) or ""
+            ref = f"refs/merge-requests/{last.iid}/train"
+            project.git.git("update-ref", ref, sha)
+            project.git.delete_branch(scratch)
+            pipeline = next(self._ids)
+        web = f"https://gitlab.example.com/{project.path}"
+        return {
+            "object_kind": "pipeline",
+            "object_attributes": {
+                "id": pipeline,
+                "iid": pipeline % 1000,
+                "name": None,
+                "ref": ref,
+                "tag": False,
+                "sha": sha,
+                "before_sha": ZERO_SHA,
+                "source": "merge_request_event",
+                "status": status,
+                "detailed_status": status,
+                "stages": ["test"],
+                "created_at": iso(),
+                "finished_at": None,
+                "duration": None,
+                "queued_duration": None,
+                "variables": [],
+                "url": f"{web}/-/pipelines/{pipeline}",
+            },
+            "merge_request": {
+                "id": last.id,
+                "iid": last.iid,
+                "title": last.title,
+                "source_branch": last.source_branch,
+                "source_project_id": project.id,
+                "target_branch": target,
+                "target_project_id": project.id,
+                "state": last.state,
+                "merge_status": "can_be_merged",
+                "detailed_merge_status": "mergeable",
+                "url": f"{web}/-/merge_requests/{last.iid}",
+            },
+            "user": self._hook_user(self.user("dev")),
+            "project": self._hook_project(project),
+            "commit": self._hook_commit(project, sha),
+            "builds": [],
+        }
+
     def edit_mr(self, path: str, iid: int, **changes: Any) -> MergeRequest:
         """Change an MR's attributes (title, description, state, draft)."""
         with self._lock:
@@ -578,6 +650,8 @@ class GitLabStandIn(StandIn[Recorded]):
             ("GET", p + r"/repository/blobs/(?P<sha>[0-9a-f]{40})/raw", self._raw_blob),
             ("GET", p + r"/repository/tree", self._tree),
             ("GET", p + r"/repository/compare", self._compare),
+            ("GET", p + r"/repository/merge_base", self._merge_base),
+            ("GET", p + r"/repository/branches/(?P<branch>[^/]+)", self._get_branch),
             ("POST", p + r"/statuses/(?P<sha>[0-9a-f]{40})", self._create_status),
             ("GET", p + r"/repository/commits/(?P<sha>[^/]+)/statuses", self._list_statuses),
             ("GET", p + r"/repository/commits/(?P<sha>[^/]+)/merge_requests", self._commit_mrs),
@@ -784,6 +858,33 @@ class GitLabStandIn(StandIn[Recorded]):
             "compare_timeout": False,
             "compare_same_ref": start == end,
             "web_url": f"{self.url}/{project.path}/-/compare/{start}...{end}",
+        }
+
+    def _merge_base(self, request: Request, project: Project, **_: Any) -> Json:
+        refs = request.query_params.getlist("refs[]")
+        shas = [project.git.resolve(ref) for ref in refs]
+        if len(shas) < 2 or None in shas:
+            raise HTTPError(400, "400 Bad request - Provide at least 2 refs")
+        found = project.git.merge_base(str(shas[0]), str(shas[1]))
+        if found is None:
+            raise HTTPError(404, "404 Merge Base Not Found")
+        return self._commit_json(project, found)
+
+    def _get_branch(self, project: Project, branch: str, **_: Any) -> Json:
+        name = branch
+        sha = project.git.branch_sha(name)
+        if sha is None:
+            raise HTTPError(404, "404 Branch Not Found")
+        return {
+            "name": name,
+            "merged": False,
+            "protected": name == project.default_branch,
+            "default": name == project.default_branch,
+            "developers_can_push": False,
+            "developers_can_merge": False,
+            "can_push": True,
+            "web_url": f"https://gitlab.example.com/{project.path}/-/tree/{name}",
+            "commit": self._commit_json(project, sha),
         }
 
     def _create_status(self, project: Project, sha: str, payload: Json, **_: Any) -> Json:

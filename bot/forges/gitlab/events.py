@@ -10,7 +10,7 @@ from gitlab.exceptions import GitlabError
 
 from bot.change import Change
 from bot.forges import RECHECK, Delivery, Work, common
-from bot.forges.gitlab import deploys
+from bot.forges.gitlab import deploys, merge_train
 from bot.forges.gitlab.client import GitLabApi
 from bot.forges.gitlab.deploys import gated_builds
 from bot.forges.gitlab.statuses import NOTE_MARKER
@@ -54,6 +54,8 @@ class GitLabEvents:
             builds = gated_builds(payload)
             if builds:
                 return f"gitlab:{path}@deploy:{builds[0]['environment']}"
+            if merge_train.is_train_pipeline(payload):
+                return merge_train.subject_of(path, payload)
             return f"gitlab:{path}/pipelines/{attrs.get('id')}"
         if event == "Deployment Hook":
             return f"gitlab:{path}@deploy:{payload.get('environment', '')}"
@@ -87,6 +89,8 @@ class GitLabEvents:
         if event == "Push Hook":
             return self._push(payload, path, subject)
         if event == "Pipeline Hook":
+            if merge_train.is_train_pipeline(payload) and not gated_builds(payload):
+                return merge_train.train_work(self.api, payload, path, subject)
             return deploys.pipeline(self.api, payload, path, subject)
         if event == "Deployment Hook":
             return deploys.deployment(self.api, payload, path, subject)
