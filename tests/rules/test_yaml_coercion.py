@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.change import Action, Finding
 from bot.rules.base import RuleContext
-from bot.rules.yaml_coercion import YamlVersionCoercionRule, go_format_float
+from bot.rules.yaml_coercion import YamlVersionCoercionRule
 from bot.views.memory import MemoryView
 
 
@@ -576,26 +576,6 @@ def test_gitlab_included_file_is_recognised_by_its_jobs() -> None:
     assert found({"app/config.yml": "variables:\n  PIP_NO_CACHE_DIR: off\n"}) == []
 
 
-@pytest.mark.parametrize(
-    ("number", "printed"),
-    [
-        (1.2, "1.2"),
-        (1.0, "1"),
-        (20231020.0, "2.023102e+07"),
-        (1e6, "1e+06"),
-        (999999.0, "999999"),
-        (0.0001, "0.0001"),
-        (0.00001, "1e-05"),
-        (1234.5, "1234.5"),
-        (-3.25, "-3.25"),
-        (0.0, "0"),
-    ],
-)
-def test_go_float_formatting(number: float, printed: str) -> None:
-    assert go_format_float(number) == printed
-
-
-# -- properties ------------------------------------------------------------------------------
 
 _DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=3)
 #: `1`, `010`, `1.20`, `v1.2`, `3.10.1`: what people write under `tag:` / `version:`.
