@@ -29,18 +29,24 @@ WEB_PATHS = {
 }
 
 
+def github_web_url(api_url: str) -> str:
+    """GitHub's web address for its API address: api.github.com -> github.com, GitHub
+    Enterprise Server `https://host/api/v3` -> `https://host`, data residency
+    `api.acme.ghe.com` -> `acme.ghe.com`; a server that answers both (a stand-in) as is."""
+    parts = urllib.parse.urlsplit((api_url or "https://api.github.com").rstrip("/"))
+    host, path = parts.netloc, parts.path
+    if path.endswith("/api/v3"):
+        path = path[: -len("/api/v3")]
+    elif host.startswith("api.") and not path:
+        host = host[len("api.") :]
+    return f"{parts.scheme or 'https'}://{host}{path}".rstrip("/")
+
+
 def forge_web_base(settings: Any, forge: str) -> str | None:
-    """The forge's web address, derived from the API settings: api.github.com ->
-    github.com, GitHub Enterprise `https://host/api/v3` -> `https://host`, GitLab's own URL."""
+    """The forge's web address, derived from the API settings (`github_web_url`), or
+    GitLab's own URL."""
     if forge == "github":
-        api = str(getattr(settings, "github_api_url", "") or "https://api.github.com")
-        parts = urllib.parse.urlsplit(api.rstrip("/"))
-        host, path = parts.netloc, parts.path
-        if path.endswith("/api/v3"):
-            path = path[: -len("/api/v3")]
-        elif host.startswith("api.") and not path:
-            host = host[len("api.") :]
-        return f"{parts.scheme or 'https'}://{host}{path}".rstrip("/")
+        return github_web_url(str(getattr(settings, "github_api_url", "") or ""))
     if forge == "gitlab":
         url = getattr(settings, "gitlab_url", None)
         return str(url).rstrip("/") if url else None

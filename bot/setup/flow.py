@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.pages.links import github_web_url
 from bot.pages.templates import SECURITY_HEADERS, TEMPLATES, Renderer
 from bot.setup import manifest, stored
 from bot.setup.manifest import GitHubTarget, ManifestError
@@ -173,7 +174,7 @@ class SetupFlow:
             "open": open_,
             "allowed": open_ and self._holds_token(request),
             "csrf": self._csrf() if open_ and self._holds_token(request) else "",
-            "github_url": manifest.web_url_of(self.settings.github_api_url),
+            "github_url": github_web_url(self.settings.github_api_url),
         }
         if self.registered is not None:
             view["registered"] = {

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from bot.pages.links import github_web_url
+
 HERE = Path(__file__).resolve().parent
 APP_YML_PLACES = (HERE / "app.yml", HERE.parents[1] / "app.yml")
 PLACEHOLDER = "${CHANGEGATE_PUBLIC_URL}"
@@ -58,15 +60,6 @@ class GitHubTarget:
         return f"{self.web_url}{path}?{urllib.parse.urlencode({'state': state})}"
 
 
-def web_url_of(api_url: str) -> str:
-    """github.com for api.github.com, the host of a GitHub Enterprise `/api/v3`, else the
-    API's own origin (a stand-in that serves both)."""
-    parts = urllib.parse.urlsplit(api_url.rstrip("/"))
-    if parts.hostname == "api.github.com":
-        return "https://github.com"
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def target(api_url: str, *, enterprise_url: str = "", organization: str = "") -> GitHubTarget:
     """The form's choices: an organization (or the signed-in personal account) on
     github.com, or on the GitHub Enterprise Server at `enterprise_url`."""
@@ -82,7 +75,7 @@ def target(api_url: str, *, enterprise_url: str = "", organization: str = "") ->
             )
         web = f"{parts.scheme}://{parts.netloc}"
         return GitHubTarget(web, web + "/api/v3", org)
-    return GitHubTarget(web_url_of(api_url), api_url.rstrip("/"), org)
+    return GitHubTarget(github_web_url(api_url), api_url.rstrip("/"), org)
 
 
 # -- Slack ----------------------------------------------------------------------------------

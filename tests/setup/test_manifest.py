@@ -32,10 +32,12 @@ def test_the_github_manifest_is_app_yml_with_the_public_url() -> None:
         ("https://api.github.com/", "https://github.com"),
         ("https://ghe.acme.com/api/v3", "https://ghe.acme.com"),
         ("http://127.0.0.1:8123", "http://127.0.0.1:8123"),
+        # GitHub Enterprise Cloud with data residency: the API is api.SUBDOMAIN.ghe.com
+        ("https://api.acme.ghe.com", "https://acme.ghe.com"),
     ],
 )
 def test_where_the_new_app_form_is(api_url: str, web_url: str) -> None:
-    assert manifest.web_url_of(api_url) == web_url
+    assert manifest.target(api_url).web_url == web_url
 
 
 def test_the_target_of_the_registration_form() -> None:
