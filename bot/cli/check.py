@@ -35,6 +35,20 @@ def register(sub: Subcommands[argparse.ArgumentParser]) -> None:
     desc = check.add_mutually_exclusive_group()
     desc.add_argument("--description", help="the change's description (PR/MR body)")
     desc.add_argument("--description-file", help="read the description from a file")
+    check.add_argument(
+        "--label",
+        action="append",
+        dest="labels",
+        metavar="LABEL",
+        help="a label of the change, as a forge would say (repeat for more); without any, "
+        "labels are unknown and conditions or expressions reading them fail closed",
+    )
+    check.add_argument(
+        "--draft",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the change is (--draft) or is not (--no-draft) a draft; unknown without either",
+    )
     check.add_argument("--format", choices=FORMATS, default="text", help="output format")
     check.set_defaults(run=cmd_check)
 
@@ -56,7 +70,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.description_file:
         description = read_text(args.description_file)
     try:
-        view = GitView(args.repo, args.base, args.head, description=description)
+        view = GitView(
+            args.repo,
+            args.base,
+            args.head,
+            description=description,
+            labels=tuple(args.labels) if args.labels is not None else None,
+            draft=args.draft,
+        )
     except GitError as exc:
         raise UsageError(str(exc)) from None
     try:

@@ -140,7 +140,10 @@ def _headline(request: ApprovalRequestRecord) -> str:
 
 
 def _header(request: ApprovalRequestRecord) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(_headline(request), 150)}}
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _clip(_headline(request), 150)},
+    }
 
 
 def _summary(request: ApprovalRequestRecord) -> Block:

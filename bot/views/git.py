@@ -58,6 +58,8 @@ class GitView(FileView):
         *,
         description: str = "",
         author: str | None = None,
+        labels: tuple[str, ...] | None = None,
+        draft: bool | None = None,
     ) -> None:
         self.repo = Path(repo)
         if not (self.repo / ".git").exists() and not _is_git_dir(self.repo):
@@ -71,6 +73,8 @@ class GitView(FileView):
                 head=head_sha,
                 author=author,
                 description=description,
+                labels=labels,
+                draft=draft,
             )
         )
         self.merge_base = self._merge_base(base_sha, head_sha)

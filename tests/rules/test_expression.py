@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -300,3 +301,37 @@ def test_changegate_check_shows_expression_findings(git_repo: WorkTreeRepo) -> N
     assert [(f["rule"], f["kind"], f["path"], f["line"]) for f in out["findings"]] == [
         ("release-images", "expression", "deploy/production/api.yaml", 9)
     ]
+
+
+LABELLED = """\
+  - id: hotfix-images
+    kind: expression
+    action: block
+    over: images
+    match: "'hotfix' in change.labels && !change.draft"
+    message: "{image.reference}: a hotfix image, labels {change.labels}"
+"""
+
+
+def test_changegate_check_takes_labels_and_draft(git_repo: WorkTreeRepo) -> None:
+    git_repo.commit({".changegate.yml": HEADER + LABELLED})
+    base = git_repo.git("rev-parse", "HEAD")
+    head = git_repo.commit({"deploy/production/api.yaml": deployment("acme/api:1.0.0")})
+
+    def check(*flags: str) -> Any:
+        proc = run_cli(
+            "check", "--base", base, "--head", head, "--format", "json", *flags, cwd=git_repo.path
+        )
+        assert proc.returncode in (0, 1), proc.stderr
+        return json.loads(proc.stdout)
+
+    hotfix = check("--label", "hotfix", "--label", "db", "--no-draft")
+    assert [f["message"] for f in hotfix["findings"]] == [
+        "acme/api:1.0.0: a hotfix image, labels hotfix, db"
+    ]
+    assert check("--label", "docs", "--no-draft")["decision"] == "pass"
+    assert check("--label", "hotfix", "--draft")["decision"] == "pass"
+    # without the flags the labels are unknown: the expression cannot be evaluated, and blocks
+    unknown = check()
+    assert unknown["decision"] == "fail"
+    assert "evaluation failed" in unknown["findings"][0]["message"]
