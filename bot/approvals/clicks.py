@@ -9,13 +9,13 @@ break-glass clicks and reasons are the approval service's own.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from bot.approvals import workflow
+from bot.approvals.decisions import Ballot, record_decision
 from bot.approvals.models import ApprovalRequestRecord, RequestState
+from bot.approvals.requests import get_request
 from bot.policy.approvers import Directory
 from bot.policy.schema import Policy
 from bot.slack.client import SlackNotifier, UserGroupResolver, UserGroupsUnavailable
@@ -40,7 +40,6 @@ def handle_event(
     notifier: SlackNotifier,
     resolver: UserGroupResolver | None = None,
     delivery_id: str | None = None,
-    now: dt.datetime | None = None,
 ) -> Handled:
     """Apply an Approve click or a submitted reject reason to its request, and tell Slack.
 
@@ -50,7 +49,7 @@ def handle_event(
     """
     if isinstance(event, Click) and event.action != "approve":
         raise ValueError(f"a {event.action} click is not a decision on the request")
-    request = workflow.get_request(session, event.request_id)
+    request = get_request(session, event.request_id)
     if request is None:
         return Handled(False, "This approval request does not exist (any more).", None)
     group = policy.groups.get(request.group_name)
@@ -60,18 +59,15 @@ def handle_event(
     except UserGroupsUnavailable as exc:
         notifier.reply(channel, event.user_id, str(exc))
         return Handled(False, str(exc), request)
-    outcome = workflow.record_decision(
-        session,
-        policy,
+    ballot = Ballot(
         event.request_id,
         event.sha,
         ("slack", event.user_id),
         "reject" if isinstance(event, RejectReason) else "approve",
         event.reason if isinstance(event, RejectReason) else "",
-        directory=directory,
-        delivery_id=delivery_id,
-        now=now,
+        delivery_id,
     )
+    outcome = record_decision(session, policy, ballot, directory=directory)
     if outcome.request is not None and (
         outcome.settled or (not outcome.accepted and outcome.request.state == RequestState.EXPIRED)
     ):

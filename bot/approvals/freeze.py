@@ -1,6 +1,9 @@
-"""Deploy gates: freeze windows, break-glass settings and the gate decision itself.
+"""Deploy gates, the pure part: freeze windows, break-glass settings, the gate decision.
 
-Policy shape (to be wired into `DeployGate.freeze` and `Policy.break_glass`):
+`FreezeWindow` is `deploys.<environment>.freeze` in the policy (`DeployGate.freeze`) and
+`BreakGlassSettings` is its `break_glass:` (`Policy.break_glass`); `decide_gate` turns
+what `bot.approvals.deploys.gate_deploy` gathered from the store into the forge's answer
+(approved, rejected, or pending for now). In a policy:
 
 ```yaml
 deploys:
@@ -237,20 +240,25 @@ class BreakGlassInfo:
     retro_due: dt.datetime | None = None
 
 
-def decide_gate(
-    *,
-    environment: str,
-    sha: str,
-    verdict: str | None,
-    freeze: list[FreezeWindow],
-    granted: tuple[str, ...],
-    required: int,
-    group: str,
-    now: dt.datetime,
-    rejected_by: tuple[str, str] | None = None,
-    break_glass: BreakGlassInfo | None = None,
-) -> GateDecision:
-    """Decide a deploy of `sha` to `environment`.
+@dataclass(frozen=True)
+class GateFacts:
+    """What a deploy gate decides on: the deploy, its freeze windows, the approvals that
+    count (`granted` of `required`, from `group`), a reject in Slack, a break-glass."""
+
+    environment: str
+    sha: str
+    verdict: str | None
+    freeze: list[FreezeWindow]
+    granted: tuple[str, ...]
+    required: int
+    group: str
+    now: dt.datetime
+    rejected_by: tuple[str, str] | None = None
+    break_glass: BreakGlassInfo | None = None
+
+
+def decide_gate(facts: GateFacts) -> GateDecision:
+    """Decide a deploy of `facts.sha` to `facts.environment`.
 
     Order matters: break-glass overrides everything; a freeze window rejects; a reject in
     Slack rejects; then the approvals decide. `verdict` is the SHA's last changegate
@@ -258,35 +266,36 @@ def decide_gate(
     of a SHA that bypassed a failing or unapproved check still needs approval now, and the
     comment says so.
     """
-    short = sha[:12]
-    if break_glass is not None:
+    short = facts.sha[:12]
+    glass = facts.break_glass
+    if glass is not None:
         due = (
-            f"; retro-review due {break_glass.retro_due:%Y-%m-%d %H:%M} UTC"
-            if (break_glass.retro_due)
-            else ""
+            f"; retro-review due {glass.retro_due:%Y-%m-%d %H:%M} UTC" if (glass.retro_due) else ""
         )
         return GateDecision(
             "approved",
-            f"Break-glass by {break_glass.actor}: {break_glass.reason}{due}",
+            f"Break-glass by {glass.actor}: {glass.reason}{due}",
         )
-    window = active_freeze(freeze, now)
+    window = active_freeze(facts.freeze, facts.now)
     if window is not None:
         return GateDecision(
             "rejected",
-            f"Deploy of {short} to {environment} falls in freeze window {window.describe()}; "
+            f"Deploy of {short} to {facts.environment} falls in freeze window {window.describe()}; "
             "only break-glass can override it.",
         )
-    if rejected_by is not None:
-        who, reason = rejected_by
+    if facts.rejected_by is not None:
+        who, reason = facts.rejected_by
         return GateDecision(
             "rejected", f"Rejected by {who}: {reason}" if reason else f"Rejected by {who}."
         )
+    verdict = facts.verdict
     if verdict == "pass":
         why = "changegate passed"
     elif verdict is None:
         why = f"{short} has no changegate verdict (it was never checked)"
     else:
         why = f"{short} was merged with changegate {verdict.replace('_', ' ')}"
+    granted, required, group = facts.granted, facts.required, facts.group
     if len(granted) >= required:
         return GateDecision(
             "approved",

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import inbox, metrics, store
-from bot.approvals import workflow
+from bot.approvals import decisions, queries, requests
 from bot.approvals.models import RequestKind, RequestState
 from bot.change import Approval, Change, Decision, Verdict
 from bot.forges import RECHECK, Forge, Landed, Work
@@ -246,7 +246,7 @@ class ChangeGovernor:
 
     def _slack_approvals(self, subject: str, sha: str) -> list[Approval]:
         with Session(self.reader) as session:
-            return workflow.approvals_for(session, subject, sha)
+            return queries.approvals_for(session, subject, sha)
 
     def _landed_approvals(self, forge: Forge, change: Change, landed: Landed) -> list[Approval]:
         """The approvals a merged pull/merge request had on its head, for the commit that
@@ -312,7 +312,7 @@ class ChangeGovernor:
                     session, judged, missing, followup, delivery_key, reopen_expired
                 )
             else:
-                superseded = workflow.supersede(
+                superseded = requests.supersede(
                     session,
                     judged.subject,
                     judged.change.head,
@@ -339,26 +339,28 @@ class ChangeGovernor:
         change, verdict = judged.change, judged.verdict
         expired: list[str] = []
         for group, rules in missing.rules.items():
-            opened = workflow.open_request(
+            opened = requests.open_request(
                 session,
-                subject=judged.subject,
-                sha=change.head,
-                group=group,
-                rules=rules,
-                min_approvals=missing.needed[group],
-                expires_after=self.expires_after,
-                basis=change.basis or "",
-                kind=RequestKind.CHANGE,
-                author=(judged.forge, change.author) if change.author else None,
-                repo=change.repo,
-                number=change.number,
-                title=change.title,
-                url=change.url,
-                channel=self.slack.change_channel(judged.policy, rules, group),
-                details={
-                    "findings": findings_detail(f for f in verdict.findings if f.rule in rules),
-                    "details_url": judged.details_url,
-                },
+                requests.RequestSpec(
+                    subject=judged.subject,
+                    sha=change.head,
+                    group=group,
+                    rules=rules,
+                    min_approvals=missing.needed[group],
+                    expires_after=self.expires_after,
+                    basis=change.basis or "",
+                    kind=RequestKind.CHANGE,
+                    author=(judged.forge, change.author) if change.author else None,
+                    repo=change.repo,
+                    number=change.number,
+                    title=change.title,
+                    url=change.url,
+                    channel=self.slack.change_channel(judged.policy, rules, group),
+                    details={
+                        "findings": findings_detail(f for f in verdict.findings if f.rule in rules),
+                        "details_url": judged.details_url,
+                    },
+                ),
                 delivery_id=delivery_key,
                 reopen_expired=reopen_expired,
             )
@@ -381,14 +383,14 @@ def _slack_decided(session: Session, judged: Judged) -> Override | None:
     """A break-glass passes a check that needs approval; a rejection in Slack fails any
     check that does not already fail."""
     subject, head, decision = judged.subject, judged.change.head, judged.verdict.decision
-    glass = workflow.break_glass_for(session, subject, head)
+    glass = queries.break_glass_for(session, subject, head)
     if decision is Decision.APPROVAL_REQUIRED and glass is not None:
         return Override(
             Decision.PASS,
             f"Break-glass by {_who(glass.actor_system, glass.actor)}: {glass.reason} "
             "(retro-review pending)",
         )
-    rejected = workflow.rejection_for(session, subject, head)
+    rejected = queries.rejection_for(session, subject, head)
     if decision is not Decision.FAIL and rejected is not None:
         why = f": {rejected.reason}" if rejected.reason else ""
         return Override(
@@ -402,14 +404,14 @@ def _settle_satisfied(
     session: Session, judged: Judged, missing: Missing, followup: Followup
 ) -> None:
     """Requests at this head whose group no longer misses anything: settle them."""
-    for request in workflow.requests_for(session, judged.subject, judged.change.head):
+    for request in queries.requests_for(session, judged.subject, judged.change.head):
         if (
             request.is_open
             and request.kind == RequestKind.CHANGE
             and request.group_name not in missing.rules
             and request.group_name in judged.policy.groups
         ):
-            refreshed = workflow.refresh(
+            refreshed = decisions.refresh(
                 session,
                 judged.policy,
                 request.id,

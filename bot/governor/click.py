@@ -25,7 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import inbox, store
-from bot.approvals import workflow
+from bot.approvals import decisions, requests
+from bot.approvals.break_glass import SELF_BREAK_GLASS, BreakGlass, break_glass
 from bot.approvals.clicks import handle_event
 from bot.approvals.models import ApprovalRequestRecord, RequestKind, RequestState
 from bot.forges import Forge
@@ -81,7 +82,7 @@ class Clicks:
         if event is None:
             return ""
         with Session(self.reader) as session:
-            request = workflow.get_request(session, event.request_id)
+            request = requests.get_request(session, event.request_id)
             return inbox_subject_of(request) if request is not None else ""
 
     def fast_path(self, body: bytes) -> None:
@@ -103,20 +104,19 @@ class Clicks:
         policy = self.holder.policy
         actor = ("slack", event.user_id)
         with Session(self.reader) as session:
-            request = workflow.get_request(session, event.request_id)
+            request = requests.get_request(session, event.request_id)
             if request is None or not request.is_open or store.utcnow() >= request.expires_at:
                 return False
             if event.action == "reject":
                 if request.group_name in policy.groups:
                     directory = self.slack.directory(policy, [request.group_name], fast=True)
-                    if workflow.refusal(
-                        session, policy, request, event.sha, actor, directory=directory
-                    ):
+                    ballot = decisions.Ballot(request.id, event.sha, actor, "reject")
+                    if decisions.refusal(session, policy, request, ballot, directory=directory):
                         return False
             elif (
                 not self._may_break_glass(actor, fast=True)
                 or event.sha != request.sha
-                or workflow.is_initiator(policy, request, actor)
+                or decisions.is_initiator(policy, request, actor)
             ):
                 return False
             session.rollback()
@@ -155,7 +155,7 @@ class Clicks:
             log.warning("Slack interaction refused: %s", foreign)
             return inbox.IGNORED, f"interaction refused: {foreign}"
         with Session(self.reader) as session:
-            request = workflow.get_request(session, event.request_id)
+            request = requests.get_request(session, event.request_id)
             if request is not None:
                 session.expunge(request)
         if request is None:
@@ -199,18 +199,13 @@ class Clicks:
     ) -> Result:
         directory = self.slack.directory(policy, [request.group_name])  # before the write lock
         with Session(self.engine, expire_on_commit=False) as session:
-            current = workflow.get_request(session, event.request_id)
+            current = requests.get_request(session, event.request_id)
             if current is None:
                 return inbox.IGNORED, f"no approval request {event.request_id}"
-            why = workflow.refusal(
-                session,
-                policy,
-                current,
-                event.sha,
-                ("slack", event.user_id),
-                directory=directory,
-                delivery_id=delivery_key,
+            ballot = decisions.Ballot(
+                current.id, event.sha, ("slack", event.user_id), "reject", delivery_id=delivery_key
             )
+            why = decisions.refusal(session, policy, current, ballot, directory=directory)
             expired_now = current.state == RequestState.EXPIRED and current.message_ts
             session.commit()
         channel = event.channel_id or request.channel or ""
@@ -227,10 +222,8 @@ class Clicks:
             return self._refuse(channel, event.user_id, f"Only members of {group} can break glass.")
         if request.state == RequestState.SUPERSEDED or event.sha != request.sha:
             return self._refuse(channel, event.user_id, OUT_OF_DATE)
-        if workflow.is_initiator(self.holder.policy, request, ("slack", event.user_id)):
-            return self._refuse(
-                channel, event.user_id, workflow.SELF_BREAK_GLASS.format(group=group)
-            )
+        if decisions.is_initiator(self.holder.policy, request, ("slack", event.user_id)):
+            return self._refuse(channel, event.user_id, SELF_BREAK_GLASS.format(group=group))
         return inbox.DONE, "break-glass modal opened at the endpoint"
 
     def _break_glass(
@@ -243,17 +236,19 @@ class Clicks:
             return self._refuse(channel, event.user_id, OUT_OF_DATE)
         directory = self.slack.directory(admin, [settings.group])
         with Session(self.engine, expire_on_commit=False) as session:
-            glass = workflow.break_glass(
+            glass = break_glass(
                 session,
                 admin,
-                subject=request.subject,
-                sha=request.sha,
-                actor=("slack", event.user_id),
-                reason=event.reason,
+                BreakGlass(
+                    subject=request.subject,
+                    sha=request.sha,
+                    actor=("slack", event.user_id),
+                    reason=event.reason,
+                    channel=request.channel,
+                    delivery_id=delivery_key,
+                ),
                 settings=settings,
                 directory=directory,
-                channel=request.channel,
-                delivery_id=delivery_key,
             )
             session.commit()
             overridden = [r.id for r in glass.overridden]

@@ -10,7 +10,7 @@ Both forges ask in their own way and are answered in their own way:
   deployment that is already `running` cannot be held: whether it had its approval is
   written to the audit log.
 
-The decision itself is `workflow.gate_deploy()`: break-glass first, then freeze windows,
+The decision itself is `deploys.gate_deploy()`: break-glass first, then freeze windows,
 a rejection in Slack, and the approvals of the gate's group (the SHA's last changegate
 verdict only changes what the comment says: a gate always needs its approvals). A gate
 that is still pending is remembered on its request (`details["waiting"]`) and answered
@@ -29,7 +29,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import audit, inbox, store
-from bot.approvals import workflow
+from bot.approvals import queries, requests
+from bot.approvals.deploys import DeployRun, gate_deploy
 from bot.approvals.freeze import GateDecision
 from bot.approvals.models import ApprovalRequestRecord, RequestKind
 from bot.change import Change
@@ -122,21 +123,18 @@ class DeployGates:
         verdict = last_verdict(self.engine, forge.name, change.repo, change.head)
         directory = self._directory(policy, gate)
         with Session(self.engine, expire_on_commit=False) as session:
-            result = workflow.gate_deploy(
-                session,
-                policy,
+            run = DeployRun(
                 forge=forge.name,
                 repo=change.repo,
                 environment=environment,
                 sha=change.head,
                 verdict=verdict,
                 initiator=(forge.name, change.author) if change.author else None,
-                gate=gate,
-                delivery_id=delivery_key,
                 details={"waiting": [], "initiators": [list(i) for i in deployment.initiators]},
                 new_run=True,
-                directory=directory,
+                delivery_id=delivery_key,
             )
+            result = gate_deploy(session, policy, run, gate=gate, directory=directory)
             request = result.request
             pending = result.decision.state == "pending"
             if pending and request is not None:
@@ -184,7 +182,7 @@ class DeployGates:
                     session,
                     action="deploy.held",
                     actor=(forge.name, change.author) if change.author else None,
-                    subject=workflow.deploy_subject(forge.name, change.repo, environment),
+                    subject=requests.deploy_subject(forge.name, change.repo, environment),
                     sha=change.head,
                     rules=["deploys.default"],
                     channel=forge.name,
@@ -200,7 +198,7 @@ class DeployGates:
         """Ask the gate of a deploy request again (after a click, a break-glass or its
         expiry) and answer every deployment still waiting on it once decided."""
         with Session(self.engine.execution_options(sqlite_deferred=True)) as session:
-            request = workflow.get_request(session, request_id)
+            request = requests.get_request(session, request_id)
             if request is None or request.kind != RequestKind.DEPLOY:
                 return None
             session.expunge(request)
@@ -217,9 +215,7 @@ class DeployGates:
         directory = self._directory(policy, gate)
         verdict = last_verdict(self.engine, forge_name, request.repo, request.sha)
         with Session(self.engine, expire_on_commit=False) as session:
-            result = workflow.gate_deploy(
-                session,
-                policy,
+            run = DeployRun(
                 forge=forge_name,
                 repo=request.repo,
                 environment=environment,
@@ -228,10 +224,9 @@ class DeployGates:
                 initiator=(request.author_system, request.author)
                 if request.author_system and request.author
                 else None,
-                gate=gate,
                 delivery_id=delivery_key,
-                directory=directory,
             )
+            result = gate_deploy(session, policy, run, gate=gate, directory=directory)
             session.commit()
         if result.decision.state == "pending":
             return result.decision
@@ -239,7 +234,7 @@ class DeployGates:
         for entry in waiting:
             self._answer(forge, request.repo, environment, entry, result.decision, decided)
             with Session(self.engine) as session:  # answered: never answer it twice
-                current = workflow.get_request(session, request_id)
+                current = requests.get_request(session, request_id)
                 if current is not None:
                     left = [w for w in current.details.get("waiting") or [] if w != entry]
                     current.details = {**current.details, "waiting": left}
@@ -251,7 +246,7 @@ class DeployGates:
 
     def _decided(self, request_id: str) -> ApprovalRequestRecord | None:
         with Session(self.engine.execution_options(sqlite_deferred=True)) as session:
-            request = workflow.get_request(session, request_id)
+            request = requests.get_request(session, request_id)
             if request is not None:
                 session.expunge(request)
             return request
@@ -315,9 +310,9 @@ class DeployGates:
         with Session(self.engine) as session:
             if request is not None:
                 approvers = [
-                    [a.system, a.user] for a in workflow.approvals_for(session, subject, sha)
+                    [a.system, a.user] for a in queries.approvals_for(session, subject, sha)
                 ]
-                glass = workflow.break_glass_for(session, subject, sha)
+                glass = queries.break_glass_for(session, subject, sha)
                 if glass is not None:
                     actor = (glass.actor_system, glass.actor)
                 elif request.decided_by_system and request.decided_by:
@@ -349,10 +344,10 @@ class DeployGates:
         status = deployment.status
         if status != "running":
             return inbox.IGNORED, f"deployment {status}: gated through its manual job"
-        subject = workflow.deploy_subject("gitlab", change.repo, environment)
+        subject = requests.deploy_subject("gitlab", change.repo, environment)
         with Session(self.engine) as session:
-            approved = workflow.break_glass_for(session, subject, change.head) is not None or any(
-                r.state == "approved" for r in workflow.requests_for(session, subject, change.head)
+            approved = queries.break_glass_for(session, subject, change.head) is not None or any(
+                r.state == "approved" for r in queries.requests_for(session, subject, change.head)
             )
             audit.append(
                 session,

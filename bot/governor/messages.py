@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.approvals import workflow
+from bot.approvals import requests
 from bot.approvals.models import ApprovalRequestRecord
 from bot.governor.policy import PolicyHolder
 from bot.policy.approvers import Directory
@@ -134,7 +134,7 @@ class SlackRequests:
     # -- messages ----------------------------------------------------------------------
     def _request(self, request_id: str) -> ApprovalRequestRecord | None:
         with Session(self.reader) as session:
-            request = workflow.get_request(session, request_id)
+            request = requests.get_request(session, request_id)
             if request is not None:
                 session.expunge(request)
             return request
@@ -159,7 +159,7 @@ class SlackRequests:
                 request, policy.groups.get(request.group_name), channel
             )
             with Session(self.engine, expire_on_commit=False) as session:
-                workflow.set_message(session, request.id, posted_channel, ts)
+                requests.set_message(session, request.id, posted_channel, ts)
                 session.commit()
 
     def update_messages(self, request_ids: Iterable[str]) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from bot import inbox, metrics, store
-from bot.approvals import workflow
+from bot.approvals import requests
 from bot.approvals.models import ApprovalRequestRecord, RequestKind, RequestState
 from bot.forges import RECHECK, Delivery
 from bot.governor.change import ChangeGovernor
@@ -109,8 +109,8 @@ class Sweep:
                 ).scalar()
                 if not got:
                     return None
-            expired = workflow.expire_due(session, now)
-            reminded = workflow.reminders_due(session, now)
+            expired = requests.expire_due(session, now)
+            reminded = requests.reminders_due(session, now)
             session.commit()
             pending = session.execute(
                 sa.select(sa.func.count())

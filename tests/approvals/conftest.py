@@ -4,6 +4,7 @@ Slack tests' (tests/slack/conftest.py), imported here."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import bot.approvals.models  # noqa: F401 - registers the tables
 from bot import store
+from bot.approvals.requests import Opened, RequestSpec, change_subject, open_request
+from bot.policy.approvers import Directory
 
 from support import BACKENDS, postgres_schema
 
@@ -64,3 +67,37 @@ def shared_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[En
             yield engine
         finally:
             engine.dispose()
+
+
+SHA1 = "1111111111111111111111111111111111111111"
+SHA2 = "2222222222222222222222222222222222222222"
+SUBJECT = change_subject("github", "acme/app", 12)
+SRE_LEADS = Directory({"S0SRELEADS": frozenset({"U0CAROL", "U0DAVE"})})
+
+
+def open_change(
+    session: Session,
+    sha: str = SHA1,
+    *,
+    min_approvals: int = 1,
+    now: dt.datetime = T0,
+    basis: str = "",
+) -> Opened:
+    return open_request(
+        session,
+        RequestSpec(
+            subject=SUBJECT,
+            sha=sha,
+            basis=basis,
+            group="senior",
+            rules=["prod-only"],
+            min_approvals=min_approvals,
+            expires_after=dt.timedelta(hours=4),
+            author=("github", "bob"),
+            repo="acme/app",
+            number=12,
+            title="Raise production replicas",
+            url="https://github.com/acme/app/pull/12",
+        ),
+        now=now,
+    )

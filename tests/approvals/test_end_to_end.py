@@ -12,9 +12,21 @@ from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot import audit
-from bot.approvals import workflow
+from bot.approvals.break_glass import BreakGlass, break_glass
 from bot.approvals.clicks import Handled, handle_event
+from bot.approvals.decisions import Ballot, refusal
 from bot.approvals.models import RequestState
+from bot.approvals.queries import approvals_for, rejection_for
+from bot.approvals.requests import (
+    Opened,
+    RequestSpec,
+    change_subject,
+    expire_due,
+    get_request,
+    open_request,
+    reminders_due,
+    set_message,
+)
 from bot.policy.schema import Policy
 from bot.slack.client import SlackNotifier, UserGroupResolver
 from bot.slack.interactions import (
@@ -31,7 +43,7 @@ from standins.slack import SlackStandin, block_actions, form, view_submission
 
 SHA1 = "7777777777777777777777777777777777777777"
 SHA2 = "8888888888888888888888888888888888888888"
-SUBJECT = workflow.change_subject("github", "acme/app", 41)
+SUBJECT = change_subject("github", "acme/app", 41)
 
 
 class Flow:
@@ -50,25 +62,43 @@ class Flow:
         self.resolver = UserGroupResolver(client, ttl=300)
         self.verifier = RequestVerifier(SIGNING_SECRET)
 
-    def open(self, sha: str) -> workflow.Opened:
-        opened = workflow.open_request(
-            self.session, subject=SUBJECT, sha=sha, group="senior", rules=["prod-only"],
-            expires_after=dt.timedelta(hours=4), author=("github", "bob"), repo="acme/app",
-            number=41, title="Bump prod memory", url="https://github.com/acme/app/pull/41",
-            details={"findings": [{"rule": "prod-only", "path": "deploy/production/app.yaml",
-                                   "line": 3, "message": "only production changes"}]},
-        )  # fmt: skip
+    def open(self, sha: str) -> Opened:
+        opened = open_request(
+            self.session,
+            RequestSpec(
+                subject=SUBJECT,
+                sha=sha,
+                group="senior",
+                rules=["prod-only"],
+                expires_after=dt.timedelta(hours=4),
+                author=("github", "bob"),
+                repo="acme/app",
+                number=41,
+                title="Bump prod memory",
+                url="https://github.com/acme/app/pull/41",
+                details={
+                    "findings": [
+                        {
+                            "rule": "prod-only",
+                            "path": "deploy/production/app.yaml",
+                            "line": 3,
+                            "message": "only production changes",
+                        }
+                    ]
+                },
+            ),
+        )
         channel, ts = self.notifier.post_request(
             opened.request, self.policy.groups["senior"], "C0APPROVALS"
         )
-        workflow.set_message(self.session, opened.request.id, channel, ts)
+        set_message(self.session, opened.request.id, channel, ts)
         for old in opened.superseded:
             self.notifier.update_request(old, self.policy.groups["senior"])
         self.session.commit()
         return opened
 
     def button(self, request_id: str, action_id: str) -> str:
-        request = workflow.get_request(self.session, request_id)
+        request = get_request(self.session, request_id)
         assert request is not None and request.channel and request.message_ts
         message = self.slack.message(request.channel, request.message_ts)
         actions = next(b for b in message.blocks if b["type"] == "actions")
@@ -93,12 +123,11 @@ class Flow:
         return handled
 
     def ask_reason(self, click: Click) -> Handled:
-        request = workflow.get_request(self.session, click.request_id)
+        request = get_request(self.session, click.request_id)
         assert request is not None
-        why = workflow.refusal(
-            self.session, self.policy, request, click.sha, ("slack", click.user_id),
-            directory=self.resolver.directory(self.policy, [request.group_name]),
-        )  # fmt: skip
+        ballot = Ballot(request.id, click.sha, ("slack", click.user_id), "reject")
+        directory = self.resolver.directory(self.policy, [request.group_name])
+        why = refusal(self.session, self.policy, request, ballot, directory=directory)
         self.session.commit()
         if why is not None:
             self.notifier.reply(click.channel_id, click.user_id, why)
@@ -108,7 +137,7 @@ class Flow:
 
     def click(self, user: str, request_id: str, action_id: str = APPROVE_ACTION) -> Handled | int:
         value = self.button(request_id, action_id)
-        request = workflow.get_request(self.session, request_id)
+        request = get_request(self.session, request_id)
         assert request is not None
         payload = block_actions(
             user=user, value=value, action_id=action_id,
@@ -147,7 +176,7 @@ def test_refused_refused_approved_then_superseded(flow: Flow) -> None:
     outcome = message.blocks[-1]["elements"][0]["text"]
     assert outcome.startswith(":white_check_mark: *Approved* by <@U0DAVE> · <!date^")
     assert outcome.endswith("\napproved by U0DAVE (slack)")
-    assert [a.user for a in workflow.approvals_for(flow.session, SUBJECT, SHA1)] == ["U0DAVE"]
+    assert [a.user for a in approvals_for(flow.session, SUBJECT, SHA1)] == ["U0DAVE"]
 
     # a new push: the old request is superseded and its message says so
     second = flow.open(SHA2)
@@ -166,7 +195,7 @@ def test_refused_refused_approved_then_superseded(flow: Flow) -> None:
     late = flow.process(*flow.receive(payload))
     assert isinstance(late, Handled) and not late.accepted
     assert "out of date" in flow.last_ephemeral()["text"]
-    assert workflow.approvals_for(flow.session, SUBJECT, SHA2) == []
+    assert approvals_for(flow.session, SUBJECT, SHA2) == []
     assert audit.verify(flow.session) == []
 
 
@@ -204,7 +233,7 @@ def test_reject_asks_for_a_reason_that_reaches_the_request(flow: Flow) -> None:
     done = flow.process(*flow.receive(submission))
     assert isinstance(done, Handled) and done.settled
     assert request.state == RequestState.REJECTED
-    rejection = workflow.rejection_for(flow.session, SUBJECT, SHA1)
+    rejection = rejection_for(flow.session, SUBJECT, SHA1)
     assert rejection is not None
     assert rejection.reason == "Roll it to staging first <!channel> <https://evil.example|docs>"
     message = flow.slack.message(request.channel or "", request.message_ts or "")
@@ -219,13 +248,13 @@ def test_reject_asks_for_a_reason_that_reaches_the_request(flow: Flow) -> None:
 
 def test_reminder_and_expiry_reach_the_message(flow: Flow) -> None:
     request = flow.open(SHA1).request
-    nudged = workflow.reminders_due(flow.session, request.created_at + dt.timedelta(hours=3))
+    nudged = reminders_due(flow.session, request.created_at + dt.timedelta(hours=3))
     assert [r.id for r in nudged] == [request.id]
     flow.notifier.remind(nudged[0], flow.policy.groups["senior"])
     reminder = next(m for m in flow.slack.messages.values() if m.thread_ts == request.message_ts)
     assert reminder.text.startswith("Reminder: <@U0ALICE>, <!subteam^S0SRELEADS>, this request")
 
-    expired = workflow.expire_due(flow.session, request.expires_at)
+    expired = expire_due(flow.session, request.expires_at)
     for item in expired:
         flow.notifier.update_request(item, flow.policy.groups["senior"])
     flow.session.commit()
@@ -237,10 +266,16 @@ def test_reminder_and_expiry_reach_the_message(flow: Flow) -> None:
 
 def test_break_glass_is_announced_and_the_retro_review_posted(flow: Flow) -> None:
     request = flow.open(SHA1).request
-    glass = workflow.break_glass(
-        flow.session, flow.policy, subject=SUBJECT, sha=SHA1, actor=("slack", "U0OPS"),
-        reason="checkout down, shipping the fix now",
-    )  # fmt: skip
+    glass = break_glass(
+        flow.session,
+        flow.policy,
+        BreakGlass(
+            subject=SUBJECT,
+            sha=SHA1,
+            actor=("slack", "U0OPS"),
+            reason="checkout down, shipping the fix now",
+        ),
+    )
     assert glass.accepted and glass.retro_review is not None
     for overridden in glass.overridden:
         flow.notifier.update_request(overridden, flow.policy.groups["senior"])

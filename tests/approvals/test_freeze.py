@@ -1,4 +1,5 @@
-"""Freeze windows (weekly and dated, in their own time zone) and deploy gate decisions."""
+"""Freeze windows (weekly and dated, in their own time zone) and deploy gate decisions
+(`decide_gate`, pure: the store-backed gate is tests/approvals/test_deploys.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from sqlmodel import Session
 
-from bot.approvals import workflow
-from bot.approvals.freeze import DAYS, FreezeWindow, decide_gate
-from bot.approvals.models import RequestKind, RequestState
-from bot.policy.schema import Policy
-
-from .conftest import T0
+from bot.approvals.freeze import DAYS, FreezeWindow, GateFacts, decide_gate
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -170,86 +165,6 @@ def test_decide_gate(kwargs: dict, state: str, says: str) -> None:
         "now": NOW,
         **kwargs,
     }
-    decision = decide_gate(**args)
+    decision = decide_gate(GateFacts(**args))
     assert decision.state == state
     assert says in decision.comment
-
-
-def gate(
-    session: Session, policy: Policy, now: dt.datetime, **kwargs: object
-) -> workflow.GateResult:
-    return workflow.gate_deploy(
-        session,
-        policy,
-        forge="github",
-        repo="acme/app",
-        environment="production",
-        sha=SHA,
-        verdict=kwargs.pop("verdict", "pass"),  # type: ignore[arg-type]
-        initiator=("github", "bob"),
-        now=now,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-def test_deploy_gate_waits_for_a_senior_then_approves(session: Session, policy: Policy) -> None:
-    first = gate(session, policy, T0)
-    assert first.decision.state == "pending" and first.created
-    request = first.request
-    assert request is not None and request.kind == RequestKind.DEPLOY
-    assert request.channel == "C0DEPLOYS" and request.rules == ["deploys.production"]
-    bob = workflow.record_decision(
-        session, policy, request.id, SHA, ("slack", "U0BOB"), "approve", now=T0
-    )
-    assert not bob.accepted and "You started this deploy" in bob.message
-    alice = workflow.record_decision(
-        session, policy, request.id, SHA, ("slack", "U0ALICE"), "approve", now=T0
-    )
-    assert alice.settled
-    again = gate(session, policy, T0 + dt.timedelta(minutes=1))
-    assert (
-        again.decision.state == "approved"
-        and "approved by U0ALICE (slack)" in again.decision.comment
-    )
-
-
-def test_deploy_in_a_freeze_window_is_rejected(session: Session, policy: Policy) -> None:
-    friday_evening = dt.datetime(2024, 6, 7, 15, 0)  # 17:00 in Berlin
-    result = gate(session, policy, friday_evening, freeze=[WEEKEND])
-    assert result.decision.state == "rejected"
-    assert "freeze window friday-evening" in result.decision.comment
-    assert result.request is None
-
-
-def test_break_glass_approves_a_frozen_deploy_and_opens_a_retro_review(
-    session: Session, policy: Policy
-) -> None:
-    friday_evening = dt.datetime(2024, 6, 7, 15, 0)
-    pending = gate(session, policy, friday_evening - dt.timedelta(hours=3), freeze=[WEEKEND])
-    assert pending.decision.state == "pending"
-    subject = workflow.deploy_subject("github", "acme/app", "production")
-    glass = workflow.break_glass(
-        session, policy, subject=subject, sha=SHA, actor=("slack", "U0OPS"),
-        reason="payments outage, rollback INC-7", now=friday_evening,
-    )  # fmt: skip
-    assert glass.accepted and glass.retro_review is not None
-    result = gate(session, policy, friday_evening, freeze=[WEEKEND])
-    assert result.decision.state == "approved"
-    assert (
-        "Break-glass by U0OPS (slack): payments outage, rollback INC-7" in result.decision.comment
-    )
-    assert "retro-review due 2024-06-08 15:00 UTC" in result.decision.comment
-    assert pending.request is not None and pending.request.state == RequestState.APPROVED
-    assert glass.retro_review.state == RequestState.PENDING
-
-
-def test_expired_deploy_request_is_asked_again_on_a_new_run(
-    session: Session, policy: Policy
-) -> None:
-    first = gate(session, policy, T0)
-    assert first.request is not None
-    late = gate(session, policy, T0 + dt.timedelta(hours=5))
-    assert late.decision.state == "rejected" and "expired" in late.decision.comment
-    again = gate(session, policy, T0 + dt.timedelta(hours=6), new_run=True)
-    assert again.decision.state == "pending" and again.created
-    assert again.request is not None and again.request.id == first.request.id

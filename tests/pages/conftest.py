@@ -21,7 +21,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from bot import inbox, pages, store
-from bot.approvals import workflow
+from bot.approvals.decisions import Ballot, record_decision
+from bot.approvals.requests import (
+    RequestSpec,
+    open_request,
+)
 from bot.change import Approval, Change, Verdict
 from bot.forges import Delivery
 from bot.governor import PolicyHolder
@@ -170,36 +174,31 @@ def seed_blocked_change(engine: Engine, policy: Policy) -> Seeded:
     old_change, old_verdict = blocked_verdict(policy, head=OLD)
     save_evaluation(engine, token="tok-older-eval", change=old_change, verdict=old_verdict, at=T0)
     with Session(engine) as session:
-        opened = workflow.open_request(
+        opened = open_request(
             session,
-            subject=SUBJECT,
-            sha=OLD,
-            group="senior",
-            rules=["prod-only"],
-            expires_after=dt.timedelta(hours=4),
-            author=("github", "dave"),
-            repo=REPO,
-            number=NUMBER,
-            title="Bump the shop to the newest nginx",
+            RequestSpec(
+                subject=SUBJECT,
+                sha=OLD,
+                group="senior",
+                rules=["prod-only"],
+                expires_after=dt.timedelta(hours=4),
+                author=("github", "dave"),
+                repo=REPO,
+                number=NUMBER,
+                title="Bump the shop to the newest nginx",
+            ),
             now=T0 + dt.timedelta(minutes=1),
         )
-        workflow.record_decision(
+        record_decision(
             session,
             policy,
-            opened.request.id,
-            OLD,
-            ("slack", "U0BOB"),
-            "approve",
+            Ballot(opened.request.id, OLD, ("slack", "U0BOB"), "approve"),
             now=T0 + dt.timedelta(minutes=5),
         )
-        workflow.record_decision(
+        record_decision(
             session,
             policy,
-            opened.request.id,
-            OLD,
-            ("slack", "U0ALICE"),
-            "approve",
-            reason="looks fine",
+            Ballot(opened.request.id, OLD, ("slack", "U0ALICE"), "approve", reason="looks fine"),
             now=T0 + dt.timedelta(minutes=6),
         )
         session.commit()
@@ -209,17 +208,19 @@ def seed_blocked_change(engine: Engine, policy: Policy) -> Seeded:
         engine, token=token, change=change, verdict=verdict, at=T0 + dt.timedelta(minutes=10)
     )
     with Session(engine) as session:
-        current = workflow.open_request(
+        current = open_request(
             session,
-            subject=SUBJECT,
-            sha=HEAD,
-            group="senior",
-            rules=["prod-only"],
-            expires_after=dt.timedelta(hours=4),
-            author=("github", "dave"),
-            repo=REPO,
-            number=NUMBER,
-            title="Bump the shop to the newest nginx",
+            RequestSpec(
+                subject=SUBJECT,
+                sha=HEAD,
+                group="senior",
+                rules=["prod-only"],
+                expires_after=dt.timedelta(hours=4),
+                author=("github", "dave"),
+                repo=REPO,
+                number=NUMBER,
+                title="Bump the shop to the newest nginx",
+            ),
             now=T0 + dt.timedelta(minutes=11),
         )
         session.commit()
