@@ -118,3 +118,19 @@ def test_a_destroyed_group_is_ignored_with_its_reason(forge, github, make_repo, 
         f"merge_group destroyed ({reason}): nothing to check",
     )
     assert work.subject.startswith("github:acme/app@merge_group:gh-readonly-queue/main/pr-1-")
+
+
+def test_a_rerun_of_the_groups_check_run_judges_the_group_again(forge, github, make_repo):
+    """Re-run from the checks tab: GitHub sends `check_run` `rerequested` for the queue's
+    commit, whose suite names the queue's branch; it is judged as the group, not a push."""
+    repo = make_repo()
+    repo.commit("one", {"deploy/app.yaml": "replicas: 2\n"}, "one")
+    number = github.open_pull("acme/app", "one", title="First").number
+    work = forge.parse(deliver(github.queue_pulls("acme/app", [number])))
+    assert work.change is not None
+    forge.start(work.change, "http://127.0.0.1/v/x")
+    (run,) = github.runs_for("acme/app", work.change.head)
+    again = forge.parse(deliver(github.check_run_payload(run.id), "check_run"))
+    assert again.action == "evaluate"
+    assert (again.subject, again.change, again.landed) == (work.subject, work.change, work.landed)
+    assert again.landed and again.landed[0].number == number

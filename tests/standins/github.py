@@ -478,6 +478,22 @@ class GitHubStandIn(StandIn[Recorded]):
         ]
         body = self._check_run_json(run)
         body["pull_requests"] = pulls
+        branches = (
+            repo.git.git(
+                "for-each-ref",
+                "--points-at",
+                run.head_sha,
+                "--format=%(refname:short)",
+                "refs/heads/",
+            )
+            .decode()
+            .split()
+        )
+        body["check_suite"] = {  # the suite names the branch its commit was pushed to
+            **body["check_suite"],
+            "head_sha": run.head_sha,
+            "head_branch": branches[0] if branches else None,
+        }
         return {
             "action": action,
             "check_run": body,

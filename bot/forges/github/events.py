@@ -180,6 +180,11 @@ class GitHubEvents:
         external = str(body.get("external_id") or "")
         if external.startswith("push:") and head:
             base = external.removeprefix("push:")
+            queued = merge_queue.rerequested(body, base)
+            if queued is not None:  # a merge group's check run: judged as the group again
+                queued["sender"] = payload.get("sender")
+                group_subject = merge_queue.subject_of(repo, queued)
+                return merge_queue.merge_group_work(self.api, queued, repo, group_subject)
             change = Change(repo=repo, base=base, head=head, forge="github", title="push")
             return Work("evaluate", subject, change=change, event=event)
         return Work("ignore", subject, reason=f"{event}: no open pull request for {head[:12]}")

@@ -57,6 +57,22 @@ def queued_numbers(head_ref: str, messages: Iterable[str]) -> list[int]:
     return list(numbers)
 
 
+def rerequested(body: dict[str, Any], base: str) -> dict[str, Any] | None:
+    """The `merge_group` payload that a check run or suite re-requested on a merge group's
+    commit stands for (its check suite's branch is the queue's; `base` from the run's
+    `external_id`), or None. A re-run then judges the group as `checks_requested` did, with
+    the queued requests' approvals, rather than as a push."""
+    suite = body.get("check_suite")
+    branch = str((suite if isinstance(suite, dict) else body).get("head_branch") or "")
+    found = _QUEUE_BRANCH.fullmatch(branch)
+    head = str(body.get("head_sha") or "")
+    if found is None or not head or not base:
+        return None
+    group = {"head_sha": head, "head_ref": f"refs/heads/{branch}", "base_sha": base,
+             "base_ref": f"refs/heads/{found['base']}"}  # fmt: skip
+    return {"action": "checks_requested", "merge_group": group}
+
+
 def brought_by(files: Iterable[Any]) -> Files:
     """What a pull request changed (PyGithub `File`s): path -> blob at its head, None for a
     path it deleted or renamed away."""
