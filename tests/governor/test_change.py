@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import inbox, store
-from bot.approvals import workflow
+from bot.approvals.break_glass import BreakGlass, break_glass
 from bot.approvals.models import RequestState
 from bot.change import Decision
 from bot.forges import Delivery
@@ -79,13 +79,15 @@ def test_a_break_glass_in_slack_passes_the_check_and_says_so(
 ) -> None:
     parts.changes.handle(pull(forge), forge, received_at=T0)
     with Session(engine) as session:
-        glass = workflow.break_glass(
+        glass = break_glass(
             session,
             parts.holder.policy,
-            subject=f"github:{REPO}#7",
-            sha=HEAD,
-            actor=("slack", "U0OPS"),
-            reason="prod is down",
+            BreakGlass(
+                subject=f"github:{REPO}#7",
+                sha=HEAD,
+                actor=("slack", "U0OPS"),
+                reason="prod is down",
+            ),
             settings=BreakGlassSettings(group="emergency"),
         )
         session.commit()

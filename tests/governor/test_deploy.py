@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot import inbox
-from bot.approvals import workflow
 from bot.approvals.models import AuditRecord
+from bot.approvals.requests import deploy_subject
 from bot.change import Change
 from bot.forges import Delivery, DeployKind, Deployment, DeployTarget, Work
 from bot.governor import Governor
@@ -54,7 +54,7 @@ def test_a_running_deployment_cannot_be_held_and_is_audited(
         inbox.DONE, "started WITHOUT approval")  # fmt: skip
     [row] = audit(engine, "deploy.started")
     assert row.decision == "unapproved"
-    assert row.subject == workflow.deploy_subject("gitlab", REPO, "production")
+    assert row.subject == deploy_subject("gitlab", REPO, "production")
 
 
 def test_an_environment_without_a_gate_is_held_and_reported(
