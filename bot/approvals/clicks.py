@@ -4,7 +4,7 @@ The worker holding a stored interaction calls `handle_event`; it records the dec
 (or the refusal), updates the request's message and answers the clicker. The other
 interactions never get here: a Reject click only opens the reason modal (at the
 endpoint, while its 3-second `trigger_id` lives; the worker answers refusals), and
-break-glass clicks and reasons are the approval service's own.
+break-glass clicks and reasons are `bot.governor.click.Clicks`' own.
 """
 
 from __future__ import annotations

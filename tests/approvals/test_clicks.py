@@ -1,5 +1,5 @@
 """`handle_event` takes decisions only: a Reject or Break glass click is not one (the
-endpoint opens their modals; the approval service handles break-glass)."""
+endpoint opens their modals; `bot.governor.click` handles break-glass)."""
 
 from __future__ import annotations
 

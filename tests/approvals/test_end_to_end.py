@@ -49,7 +49,7 @@ SUBJECT = change_subject("github", "acme/app", 41)
 class Flow:
     """What the web endpoint and the worker will do with an interaction, in one place.
 
-    A Reject click asks for a reason as `ApprovalService` does: the endpoint opens the
+    A Reject click asks for a reason as `bot.governor.click.Clicks` does: the endpoint opens the
     modal for someone who may decide (`fast_path`), the worker tells anyone else why not
     (`_reject_click`); the submitted reason is a decision like an Approve click."""
 
