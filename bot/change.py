@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -218,6 +219,12 @@ class FileView(abc.ABC):
     @abc.abstractmethod
     def head_paths(self) -> list[str]:
         """Every file path at the head revision (whole-environment context)."""
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Read the head contents of `paths` ahead, together, because rules are about to
+        (a forge view fetches them concurrently). A hint only: nothing is read here by
+        default, and every read still goes through `read()`."""
+        return None
 
     def shown_base(self) -> str | None:
         """The commit the change is shown against (its merge base)."""

@@ -49,6 +49,7 @@ def evaluate(
     touched = TouchedLines(view)
     facts = change_facts(policy, ctx, directory)
     conditions: list[ConditionOutcome] = []
+    running: list[RuleBase] = []
     for rule in policy.rules:
         if not view.has_base and not rule.reads_contents:
             continue
@@ -57,7 +58,10 @@ def evaluate(
             conditions.append(ConditionOutcome(rule.id, runs, checks))
             if not runs:
                 continue
-        findings.extend(judge_change_only(rule, run_rule(rule, ctx), touched))
+        running.append(rule)
+    view.prefetch({path for ready in running for path in ready.reads(ctx)})
+    for ready in running:
+        findings.extend(judge_change_only(ready, run_rule(ready, ctx), touched))
     findings.extend(_incomplete_change(view))
     findings = _one_warning_per_unreadable_file(findings)
     findings.sort(key=Finding.sort_key)

@@ -138,6 +138,11 @@ class RuleBase(StrictModel):
         """Changed files under the rule's `paths` that exist at head."""
         return [f for f in ctx.view.changed_files() if f.exists_at_head and self.applies_to(f.path)]
 
+    def reads(self, ctx: RuleContext) -> list[str]:
+        """Changed files whose head contents `check` is sure to read: the view fetches them
+        together before the rules run. Default: none (each read happens as `check` asks)."""
+        return []
+
     def check(self, ctx: RuleContext) -> list[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 

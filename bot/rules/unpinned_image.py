@@ -32,6 +32,7 @@ from bot.formats.images import (
     ImageRef,
     Reference,
     extract,
+    file_kind,
     kustomize_overrides,
     mask_templates,
     parse_reference,
@@ -98,6 +99,9 @@ class UnpinnedImageRule(RuleBase):
 
     reads_contents = True
     judges = "lines"
+
+    def reads(self, ctx: RuleContext) -> list[str]:
+        return [f.path for f in self.changed_files(ctx) if file_kind(f.path) is not None]
 
     def check(self, ctx: RuleContext) -> list[Finding]:
         findings: list[Finding] = []

@@ -52,6 +52,9 @@ class YamlVersionCoercionRule(RuleBase):
     reads_contents = True
     judges = "lines"
 
+    def reads(self, ctx: RuleContext) -> list[str]:
+        return [f.path for f in self.changed_files(ctx) if is_yaml_path(f.path)]
+
     def check(self, ctx: RuleContext) -> list[Finding]:
         extra = frozenset(k.lower() for k in self.options.extra_keys)
         findings: list[Finding] = []

@@ -129,6 +129,8 @@ class GitHubOptions:
     timeout: int = 30
     listing_budget: Callable[[], Budget] = Budget  # bounds a listing by trees
     team_ttl: float = 300.0  # seconds team members are remembered
+    #: file contents fetched at once when rules are about to read many (1: one at a time)
+    max_concurrent_reads: int = 8
 
 
 class GitHubApi:
@@ -138,6 +140,7 @@ class GitHubApi:
         self.app_id = int(app_id)
         self.api_url = api_url.rstrip("/")
         self.listing_budget = options.listing_budget
+        self.max_concurrent_reads = max(1, options.max_concurrent_reads)
         _count_api_calls()
         self._app_auth = Auth.AppAuth(self.app_id, sign_func=_jwt_signer(private_key))
         self._options: dict[str, Any] = {

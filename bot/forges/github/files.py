@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from github import UnknownObjectException
+from github import Auth, UnknownObjectException
+from github.GithubException import GithubException
 from github.Repository import Repository
+from github.Requester import Requester
 
 from bot.change import Change, ChangedFile, FileStatus, FileView
 from bot.forges.common import Caches
@@ -173,6 +178,18 @@ class GitHubView(FileView):
         return sha
 
     # -- reading ---------------------------------------------------------------------------
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Fetch the head blobs of `paths` that the listing names and the cache lacks, up to
+        `max_concurrent_reads` at a time (one request each, as `read` would make)."""
+        width = self.github.max_concurrent_reads
+        if width <= 1:
+            return
+        self._list()
+        wanted = {self._by_path[p].sha for p in paths if p in self._by_path}
+        missing = sorted(sha for sha in wanted if sha and not CACHES.blobs.get(sha)[0])
+        if len(missing) > 1:
+            fetch_blobs(self.repo, missing, width)
+
     def read(self, path: str, rev: str = "head") -> bytes | None:
         sha = self._blob_sha(path, rev)
         return None if sha is None else blob(self.repo, sha)
@@ -276,17 +293,49 @@ class _GitHubTrees:
         return [Entry(prefix + e.path, e.type, e.sha) for e in found.tree]
 
 
+def fetch_blobs(repo: Repository, shas: list[str], width: int) -> None:
+    """Blobs into the cache, `width` requests in flight. PyGithub's requester keeps one
+    connection whose request and response are two calls, so it is not shared between
+    threads: each thread gets its own, on the installation token in use now. Retries and
+    rate-limit waits (Retry-After, x-ratelimit-reset) are the same `ForgeRetry`'s. A blob
+    that fails here is left to `read`, which asks again and raises."""
+    requester = repo.requester
+    token = Auth.Token(requester.auth.token) if requester.auth is not None else None
+    queue = list(shas)
+    lock = threading.Lock()
+
+    def drain() -> None:
+        mine = Requester(**{**requester.kwargs, "auth": token})
+        while True:
+            with lock:
+                if not queue:
+                    return
+                sha = queue.pop()
+            try:
+                _, data = mine.requestJsonAndCheck("GET", f"{repo.url}/git/blobs/{sha}")
+            except GithubException as exc:
+                log.info("blob %s not fetched ahead: %s", sha[:12], exc)
+                continue
+            _keep(sha, str(data.get("content") or ""), str(data.get("encoding") or ""))
+
+    with ThreadPoolExecutor(max_workers=min(width, len(shas))) as pool:
+        for running in [pool.submit(drain) for _ in range(min(width, len(shas)))]:
+            running.result()
+
+
+def _keep(sha: str, content: str, encoding: str) -> bytes:
+    data = base64.b64decode(content) if encoding == "base64" else content.encode()
+    CACHES.blobs.put(sha, data, len(data))
+    return data
+
+
 def blob(repo: Repository, sha: str) -> bytes:
     """A blob's contents, from the cache or one request."""
     hit, data = CACHES.blobs.get(sha)
     if hit and data is not None:
         return data
     found = repo.get_git_blob(sha)
-    content = (
-        base64.b64decode(found.content) if found.encoding == "base64" else found.content.encode()
-    )
-    CACHES.blobs.put(sha, content, len(content))
-    return content
+    return _keep(sha, found.content, found.encoding)
 
 
 def _file(item: Any) -> _File:
