@@ -14,7 +14,7 @@ from standins.github import GitHubStandIn
 from standins.gitrepo import GitRepo
 
 FILES = 16
-LATENCY = 0.1
+LATENCY = 0.3  # long beside the stand-in's own work, even on a loaded machine
 
 
 def _view(forge: GitHubForge, github: GitHubStandIn, repo: GitRepo) -> GitHubView:
@@ -48,7 +48,7 @@ def test_prefetch_reads_each_file_once_with_requests_in_flight_together(
     finally:
         github.latency = 0.0
     assert _blobs(github) == FILES
-    assert took < FILES * LATENCY / 3  # eight at a time: about FILES / 8 round trips
+    assert took < FILES * LATENCY / 2  # eight at a time: about FILES / 8 round trips
     assert [view.read(p) for p in paths] == [f"replicas: {i}\n".encode() for i in range(FILES)]
     assert _blobs(github) == FILES  # read from the cache
     view.prefetch(paths)
