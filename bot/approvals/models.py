@@ -1,6 +1,6 @@
 """Tables of the approval workflow: requests, decisions, break-glass overrides, audit log.
 
-They live on SQLModel's one global metadata (the same as bot/store.py), so alembic sees
+They live on SQLModel's one global metadata (the same as bot/store/tables.py), so alembic sees
 them. Times are naive UTC, as everywhere in the store.
 """
 
