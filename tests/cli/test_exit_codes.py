@@ -6,6 +6,9 @@ import re
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlmodel import Session
+
+from bot import audit
 
 from support import REPO_ROOT, WorkTreeRepo, run_cli
 
@@ -45,19 +48,20 @@ def test_1_fail(git_repo: WorkTreeRepo) -> None:
     assert "changegate: fail (1 block" in proc.stdout
 
 
-def test_1_audit_row_edited(tmp_path: Path) -> None:
+def _audit_row_then(tmp_path: Path, tampering: str) -> None:
+    """A fresh database (`db upgrade`) holding one audit row, then `tampering` (SQL) on it."""
     assert run_cli("db", "upgrade", cwd=tmp_path).returncode == 0
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'changegate.db'}")
-    from sqlmodel import Session
-
-    from bot import audit
-
     with Session(engine) as session:
         audit.append(session, action="verdict", actor=("github", "bot"), subject="s", sha="a" * 40)
         session.commit()
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE audit_log SET subject = 'other'"))
+        conn.execute(sa.text(tampering))
     engine.dispose()
+
+
+def test_1_audit_row_edited(tmp_path: Path) -> None:
+    _audit_row_then(tmp_path, "UPDATE audit_log SET subject = 'other'")
     proc = run_cli("audit", "verify", cwd=tmp_path)
     assert proc.returncode == 1
     assert "row 1: content does not match its hash" in proc.stderr
@@ -79,18 +83,7 @@ def test_2_environment_error(tmp_path: Path) -> None:
 def test_3_unexpected_error_is_one_line_unless_debugging(tmp_path: Path) -> None:
     """A row no code expects (a timestamp that is not one) is a crash: one line, and the
     traceback only when asked for."""
-    assert run_cli("db", "upgrade", cwd=tmp_path).returncode == 0
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'changegate.db'}")
-    from sqlmodel import Session
-
-    from bot import audit
-
-    with Session(engine) as session:
-        audit.append(session, action="verdict", actor=("github", "bot"), subject="s", sha="a" * 40)
-        session.commit()
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE audit_log SET at = 'yesterday-ish'"))
-    engine.dispose()
+    _audit_row_then(tmp_path, "UPDATE audit_log SET at = 'yesterday-ish'")
     proc = run_cli("audit", "export", "--since", "all", cwd=tmp_path)
     assert proc.returncode == 3, proc.stderr
     lines = proc.stderr.strip().splitlines()

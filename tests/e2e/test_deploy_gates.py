@@ -5,7 +5,6 @@ freeze windows, break-glass with its retro-review, and the expiry sweep."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,62 +14,17 @@ from bot.slack.interactions import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL
 from bot.store import deliveries
 
 from .conftest import PROJECT, REPO, Harness, manifest, wait_for
-from standins.gitlab import BOT_USERNAME, GitLabStandIn
+from .deploys import answers, main_head, pipeline_payload, request_deploy
+from standins.gitlab import BOT_USERNAME
 from standins.gitrepo import GitRepo
 from standins.slack import view_submission
-
-_runs = itertools.count(9000)
-
-
-def protection_rule(harness: Harness, sha: str, environment: str, creator: str = "bob",
-                    actor: str | None = None, triggering_actor: str | None = None,
-                    ) -> tuple[dict[str, Any], int]:  # fmt: skip
-    """A `deployment_protection_rule` event as GitHub sends it (webhook reference), for a
-    deployment that a workflow run started by `actor` (default: `creator`) created."""
-    run_id = next(_runs)
-    harness.github.add_workflow_run(REPO, run_id, sha, actor or creator, triggering_actor)
-    api = harness.github.url
-    payload = {
-        "action": "requested",
-        "environment": environment,
-        "event": "push",
-        "deployment_callback_url": f"{api}/repos/{REPO}/actions/runs/{run_id}/"
-        "deployment_protection_rule",
-        "deployment": {
-            "url": f"{api}/repos/{REPO}/deployments/{run_id}",
-            "id": run_id,
-            "sha": sha,
-            "ref": "main",
-            "task": "deploy",
-            "environment": environment,
-            "description": None,
-            "creator": {"login": creator, "id": 77, "type": "User"},
-            "created_at": "2024-06-03T09:00:00Z",
-        },
-        "repository": {
-            "id": 1,
-            "name": "app",
-            "full_name": REPO,
-            "default_branch": "main",
-            "private": True,
-        },
-        "installation": {"id": 1},
-        "sender": {"login": creator, "id": 77, "type": "User"},
-    }
-    return payload, run_id
-
-
-def answers(harness: Harness, run_id: int) -> list[dict[str, Any]]:
-    return [a for a in harness.github.gate_answers if a["run_id"] == run_id]
 
 
 def test_protection_rule_waits_for_slack_then_freeze_rejects_and_break_glass_approves(
     harness: Harness, repo: GitRepo
 ) -> None:
-    sha = repo.branch_sha("main")
-    assert sha is not None
-    payload, run_id = protection_rule(harness, sha, "production")
-    harness.send_github("deployment_protection_rule", payload)
+    sha = main_head(repo)
+    run_id = request_deploy(harness, sha, "production")
     message = harness.request_message("C0DEPLOYS")
     assert message.blocks[0]["text"]["text"] == f"Deploy approval needed: {REPO} → production"
     assert answers(harness, run_id) == []  # waits for a human
@@ -85,22 +39,19 @@ def test_protection_rule_waits_for_slack_then_freeze_rejects_and_break_glass_app
     assert "no changegate verdict" in answer["comment"]  # main was never checked
 
     # an environment the policy does not gate is held: rejected, never left hanging
-    payload, free_run = protection_rule(harness, sha, "staging")
-    harness.send_github("deployment_protection_rule", payload)
+    free_run = request_deploy(harness, sha, "staging")
     [free] = wait_for(lambda: answers(harness, free_run), what="the ungated answer")
     assert free["state"] == "rejected" and "no gate for staging" in free["comment"]
 
     # a freeze window rejects at once, without asking anyone
-    payload, frozen_run = protection_rule(harness, sha, "frozen")
-    harness.send_github("deployment_protection_rule", payload)
+    frozen_run = request_deploy(harness, sha, "frozen")
     [frozen] = wait_for(lambda: answers(harness, frozen_run), what="the frozen gate's answer")
     assert frozen["state"] == "rejected"
     assert "freeze window change-freeze" in frozen["comment"]
 
     # break-glass: the emergency group overrides a pending gate, with a reason
     urgent = repo.commit("main", {"README.md": "# hotfix\n"}, "hotfix")
-    payload, urgent_run = protection_rule(harness, urgent, "production")
-    harness.send_github("deployment_protection_rule", payload)
+    urgent_run = request_deploy(harness, urgent, "production")
     pending = harness.request_message("C0DEPLOYS", 2)
     views_before = len(harness.slack.views)
     harness.click(pending, "U0ALICE", BREAK_GLASS_ACTION)  # a senior, not in emergency
@@ -134,10 +85,8 @@ def test_protection_rule_waits_for_slack_then_freeze_rejects_and_break_glass_app
 def test_an_unanswered_gate_is_rejected_when_its_request_expires(
     harness: Harness, repo: GitRepo
 ) -> None:
-    sha = repo.branch_sha("main")
-    assert sha is not None
-    payload, run_id = protection_rule(harness, sha, "production")
-    harness.send_github("deployment_protection_rule", payload)
+    sha = main_head(repo)
+    run_id = request_deploy(harness, sha, "production")
     message = harness.request_message("C0DEPLOYS")
     approvals = harness.server.app.state.governor.sweep
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)  # past `expires_after: 4h`
@@ -147,63 +96,6 @@ def test_an_unanswered_gate_is_rejected_when_its_request_expires(
     harness.settled()
     updated = harness.slack.message(message.channel, message.ts)
     assert ":hourglass: *Expired*" in str(updated.blocks[-1])
-
-
-def pipeline_payload(gitlab: GitLabStandIn, sha: str, job_id: int, user: str = "dana"
-                     ) -> dict[str, Any]:  # fmt: skip
-    """A `Pipeline Hook` whose production deploy job waits as a manual job (GitLab's
-    documented pipeline event example)."""
-    project = gitlab.project(PROJECT)
-    hook_user = {"id": 51, "name": user.title(), "username": user, "avatar_url": None,
-                 "email": "[REDACTED]"}  # fmt: skip
-    return {
-        "object_kind": "pipeline",
-        "object_attributes": {
-            "id": 31,
-            "iid": 3,
-            "ref": "main",
-            "tag": False,
-            "sha": sha,
-            "source": "push",
-            "status": "manual",
-            "stages": ["test", "deploy"],
-            "url": f"https://gitlab.example.com/{PROJECT}/-/pipelines/31",
-        },
-        "merge_request": None,
-        "user": hook_user,
-        "project": {
-            "id": project.id,
-            "name": "app",
-            "web_url": f"https://gitlab.example.com/{PROJECT}",
-            "path_with_namespace": PROJECT,
-            "default_branch": "main",
-        },
-        "commit": {"id": sha, "message": "Ship it\n", "title": "Ship it"},
-        "builds": [
-            {
-                "id": job_id,
-                "stage": "deploy",
-                "name": "deploy-production",
-                "status": "manual",
-                "when": "manual",
-                "manual": True,
-                "user": hook_user,
-                "environment": {
-                    "name": "production",
-                    "action": "start",
-                    "deployment_tier": "production",
-                },  # fmt: skip
-            },
-            {
-                "id": job_id - 1,
-                "stage": "test",
-                "name": "test",
-                "status": "success",
-                "user": hook_user,
-                "environment": None,
-            },  # fmt: skip
-        ],
-    }
 
 
 def test_gitlab_manual_deploy_job_is_played_only_after_approval_in_slack(
@@ -299,10 +191,8 @@ def test_gitlab_prod_only_merge_request_is_approved_in_slack_and_goes_green(
 def test_a_run_that_no_longer_waits_does_not_make_the_click_retry_forever(
     harness: Harness, repo: GitRepo
 ) -> None:
-    sha = repo.branch_sha("main")
-    assert sha is not None
-    payload, run_id = protection_rule(harness, sha, "production")
-    harness.send_github("deployment_protection_rule", payload)
+    sha = main_head(repo)
+    run_id = request_deploy(harness, sha, "production")
     message = harness.request_message("C0DEPLOYS")
     # GitHub gave up on the run meanwhile: answering it is refused
     harness.github.fail("POST", rf"/actions/runs/{run_id}/deployment_protection_rule", 422)

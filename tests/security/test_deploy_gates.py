@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from e2e.conftest import POLICY, PROJECT, REPO, Harness, manifest, wait_for
-from e2e.test_deploy_gates import answers, pipeline_payload, protection_rule
+from e2e.deploys import answers, main_head, pipeline_payload, request_deploy
 
 from standins.gitrepo import GitRepo
 
@@ -15,10 +15,8 @@ from standins.gitrepo import GitRepo
 def test_a_deploy_to_Production_is_held_by_the_gate_for_production(
     harness: Harness, repo: GitRepo
 ) -> None:
-    sha = repo.branch_sha("main")
-    assert sha is not None
-    payload, run_id = protection_rule(harness, sha, "Production")
-    harness.send_github("deployment_protection_rule", payload)
+    sha = main_head(repo)
+    run_id = request_deploy(harness, sha, "Production")
     message = harness.request_message("C0DEPLOYS")  # the production gate asks in Slack
     harness.settled()
     assert answers(harness, run_id) == []  # held: nobody approved yet
@@ -30,10 +28,8 @@ def test_a_deploy_to_Production_is_held_by_the_gate_for_production(
 def test_a_deploy_to_an_environment_without_a_gate_is_rejected_and_reported(
     harness: Harness, repo: GitRepo
 ) -> None:
-    sha = repo.branch_sha("main")
-    assert sha is not None
-    payload, run_id = protection_rule(harness, sha, "prod")  # a typo, or a new environment
-    harness.send_github("deployment_protection_rule", payload)
+    sha = main_head(repo)
+    run_id = request_deploy(harness, sha, "prod")  # a typo, or a new environment
     [answer] = wait_for(lambda: answers(harness, run_id), what="the ungated answer")
     assert answer["state"] == "rejected"
     assert "no gate for prod" in answer["comment"]
@@ -65,10 +61,8 @@ ALLOWING = POLICY.replace("deploys:\n", "deploys:\n  default: allow\n", 1)
 def test_the_admin_may_let_ungated_environments_through(
     harness: Harness, repo: GitRepo, policy_text: str
 ) -> None:
-    sha = repo.branch_sha("main")
-    assert sha is not None
-    payload, run_id = protection_rule(harness, sha, "staging")
-    harness.send_github("deployment_protection_rule", payload)
+    sha = main_head(repo)
+    run_id = request_deploy(harness, sha, "staging")
     [answer] = wait_for(lambda: answers(harness, run_id), what="the ungated answer")
     assert answer["state"] == "approved" and "deploys.default allows" in answer["comment"]
     assert harness.audit("deploy.held") == []
@@ -79,7 +73,6 @@ def test_a_repository_policy_cannot_let_its_ungated_deploys_through(
 ) -> None:
     sha = repo.commit("main", {".changegate.yml": "version: 1\ndeploys:\n  default: allow\n"},
                       "let everything through")  # fmt: skip
-    payload, run_id = protection_rule(harness, sha, "staging")
-    harness.send_github("deployment_protection_rule", payload)
+    run_id = request_deploy(harness, sha, "staging")
     [answer] = wait_for(lambda: answers(harness, run_id), what="the ungated answer")
     assert answer["state"] == "rejected"
