@@ -19,7 +19,7 @@ import httpx
 import pytest
 from live import LiveServer
 from pydantic import SecretStr
-from server.testforge import MemoryForge, gh_headers, payload
+from serverkit.testforge import MemoryForge, gh_headers, payload
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 

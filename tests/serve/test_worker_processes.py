@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from e2e.conftest import APP_ID, GITHUB_SECRET, POLICY, REPO, wait_for
+from e2e.conftest import APP_ID, GITHUB_SECRET, POLICY, REPO
+from live import free_port, wait_for
 
 from bot import inbox, store
 from bot.worker_processes import CrashPolicy, WorkerProcesses
@@ -60,18 +60,12 @@ def alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def serve(tmp_path: Path, app_key: tuple[Path, str], github: GitHubStandIn) -> Iterator[Serve]:
     """`changegate serve` with its default two workers, against the GitHub stand-in."""
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
-    port = _free_port()
+    port = free_port()
     database_url = f"sqlite:///{tmp_path / 'changegate.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEGATE_")}
     env.update(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serverkit.testforge import UNPINNED, MemoryForge, payload
 from sqlalchemy.engine import Engine
 
 from bot import inbox
@@ -17,8 +18,6 @@ from bot.governor import PolicyHolder
 from bot.governor.change import ChangeGovernor
 from bot.metrics import JsonFormatter
 from bot.worker import WorkerConfig, WorkerPool
-
-from .testforge import UNPINNED, MemoryForge, payload
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fixtures of the server tests: a fresh database on SQLite and on PostgreSQL, settings,
+"""Fixtures of the server-side tests (web, inbox, store, worker, redelivery, ...; each
+folder's conftest imports them): a fresh database on SQLite and on PostgreSQL, settings,
 a policy file, the in-memory forge, and a real uvicorn server on a free local port.
 
 PostgreSQL runs when CHANGEGATE_TEST_POSTGRES_URL is set (and then must be reachable);
@@ -10,19 +11,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from live import free_port
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from bot import store
 from bot.settings import Settings
+from serverkit.testforge import SECRET, MemoryForge
 
-from .testforge import SECRET, MemoryForge
 from support import postgres_schema
 
 POLICY = """\
@@ -106,45 +107,6 @@ def make_settings(tmp_path: Path, policy_file: Path):  # type: ignore[no-untyped
 @pytest.fixture
 def forge() -> MemoryForge:
     return MemoryForge()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """create_app served by a real uvicorn on 127.0.0.1 in a thread."""
-
-    def __init__(self, app: object) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,  # type: ignore[arg-type]
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
 
 
 class TcpProxy:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
+from serverkit.fixtures import TcpProxy
+from serverkit.testforge import SECRET, UNPINNED, MemoryForge, gh_headers, payload, sign
 from slack_sdk.signature import SignatureVerifier
 from starlette.testclient import TestClient
 
@@ -20,9 +22,6 @@ from bot import inbox, store
 from bot.app import create_app
 from bot.policy.schema import PolicyError
 from bot.settings import Settings
-
-from .conftest import SECRET, TcpProxy
-from .testforge import UNPINNED, MemoryForge, gh_headers, payload, sign
 
 
 def count(client: TestClient) -> int:

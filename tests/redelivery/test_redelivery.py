@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from live import LiveServer
+from serverkit.testforge import SECRET, MemoryForge
 from sqlalchemy.engine import Engine
 
 from bot import inbox
@@ -33,8 +35,6 @@ from bot.redelivery import (
 )
 from bot.settings import Settings
 
-from .conftest import LiveServer
-from .testforge import SECRET, MemoryForge
 from standins.github import GitHubStandIn, app_key_pair
 from standins.gitlab import GitLabStandIn
 from standins.gitrepo import GitRepo

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from serverkit.testforge import PINNED, UNPINNED, MemoryForge, payload
 from sqlalchemy.engine import Engine
 
 from bot import inbox, metrics, store
@@ -20,8 +21,6 @@ from bot.forges import Delivery, Work
 from bot.governor import PolicyHolder
 from bot.governor.change import ChangeGovernor
 from bot.worker import WorkerConfig, WorkerPool
-
-from .testforge import PINNED, UNPINNED, MemoryForge, payload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -293,7 +292,7 @@ def test_worker_process_killed_mid_delivery_loses_nothing(
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(REPO / "tests/server/worker_process.py"),
+            str(REPO / "tests/serverkit/worker_process.py"),
             db_url,
             str(policy_file),
             str(markers),
@@ -336,7 +335,7 @@ def test_sigterm_stops_a_worker_process_gracefully(
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(REPO / "tests/server/worker_process.py"),
+            str(REPO / "tests/serverkit/worker_process.py"),
             db_url,
             str(policy_file),
             str(markers),

@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import sqlalchemy as sa
+from live import LiveServer
+from serverkit.testforge import UNPINNED, MemoryForge, gh_headers, payload
 
 from bot import inbox, store
 from bot.app import create_app
 from bot.settings import Settings
 
-from .conftest import LiveServer
-from .testforge import UNPINNED, MemoryForge, gh_headers, payload
 from payloads.octokit import examples
 
 

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.settings import Settings  # noqa: E402
 from bot.worker import run_workers  # noqa: E402
-from tests.server.testforge import MemoryForge  # noqa: E402
+from tests.serverkit.testforge import MemoryForge  # noqa: E402
 
 if __name__ == "__main__":
     url, policy, markers = sys.argv[1:4]

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+from serverkit.testforge import UNPINNED, gh_headers, payload
 
 from bot import store
-
-from .testforge import UNPINNED, gh_headers, payload
 
 REPO = Path(__file__).resolve().parents[2]
 TOTAL = 5_000
@@ -59,12 +58,12 @@ def test_two_servers_and_four_worker_processes_drain_5000_deliveries_exactly_onc
 
     try:
         for port in ports:
-            spawn("tests/server/server_process.py", pg_schema_url, str(policy_file), str(port))
+            spawn("tests/serverkit/server_process.py", pg_schema_url, str(policy_file), str(port))
         workers = [
             # a 15 s lease: long enough that a busy 2-core machine never lets one expire
             # under a live worker, short enough for the killed worker's delivery to return
             spawn(
-                "tests/server/worker_process.py",
+                "tests/serverkit/worker_process.py",
                 pg_schema_url,
                 str(policy_file),
                 str(markers),

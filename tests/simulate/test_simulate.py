@@ -6,14 +6,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from serverkit.testforge import PINNED, UNPINNED, MemoryForge, payload
 
 from bot import simulate, store
 from bot.cli import main
 from bot.forges import Delivery
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import load_policy_text
-
-from .testforge import PINNED, UNPINNED, MemoryForge, payload
 
 CURRENT = load_policy_text(
     "version: 1\nrules:\n  - {id: pin, kind: unpinned-image, action: warn}\n"

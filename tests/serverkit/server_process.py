@@ -14,7 +14,7 @@ import uvicorn  # noqa: E402
 
 from bot.app import create_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from tests.server.testforge import SECRET, MemoryForge  # noqa: E402
+from tests.serverkit.testforge import SECRET, MemoryForge  # noqa: E402
 
 if __name__ == "__main__":
     url, policy, port = sys.argv[1:4]
