@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from e2e.conftest import POLICY, Harness, manifest, wait_for
-from e2e.test_deploy_gates import answers, protection_rule
+from e2e.deploys import answers, protection_rule
 from e2e.test_github_flow import open_pull
 
 from bot.slack.interactions import BREAK_GLASS_ACTION, BREAK_GLASS_MODAL

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from e2e.conftest import PROJECT, REPO, Harness, manifest, wait_for
-from e2e.test_deploy_gates import answers, pipeline_payload, protection_rule
+from e2e.deploys import answers, pipeline_payload, protection_rule
 
 from standins.gitrepo import GitRepo
 

@@ -68,7 +68,7 @@ def server(tmp_path: Path, app_key: tuple[Path, str], github: GitHubStandIn) -> 
                 return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
             return False
 
-        wait_for(up, 30, "the server to start")
+        wait_for(up, 90, "the server to start")  # a loaded 2-core machine: slow to start
         yield url
     finally:
         process.kill()

@@ -8,7 +8,7 @@ import time
 import uuid
 
 from e2e.conftest import Harness, wait_for
-from e2e.test_deploy_gates import answers, protection_rule
+from e2e.deploys import answers, protection_rule
 
 from bot.slack.interactions import APPROVE_ACTION
 
