@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from server.testforge import MemoryForge, Published
+from serverkit.testforge import MemoryForge, Published
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 

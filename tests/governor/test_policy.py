@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from server.testforge import MemoryForge
+from serverkit.testforge import MemoryForge
 
 from bot.change import Change
 from bot.governor.policy import PolicyHolder, effective_policy, policy_at
