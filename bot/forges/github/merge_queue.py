@@ -31,7 +31,6 @@ from bot.forges.github.client import GitHubApi
 from bot.forges.github.files import GitHubView
 from bot.policy.carryover import Files, covered_paths
 
-QUEUE_PREFIX = "refs/heads/gh-readonly-queue/"
 _QUEUE_BRANCH = re.compile(r"gh-readonly-queue/(?P<base>.+)/pr-(?P<number>\d+)-[0-9a-f]{40}")
 #: how the queue's commits name the request they merged, on their first line
 _MERGED = re.compile(r"^Merge pull request #(?P<merge>\d+) |\(#(?P<squash>\d+)\)\s*$")
