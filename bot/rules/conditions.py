@@ -22,6 +22,8 @@ from bot.rules.base import StrictModel
 from bot.rules.linear_regex import compile_regex
 
 UNKNOWN = None  # a predicate's outcome when the fact is missing
+#: (predicate as written, outcome or UNKNOWN, what was seen)
+Checked = tuple[str, bool | None, str]
 
 
 def compile_linear(pattern: str) -> Any:
@@ -128,14 +130,28 @@ class Condition(StrictModel):
         """(field, group) pairs, for cross-reference checks."""
         return [(k, v) for k in ("author_in", "author_not_in") if (v := getattr(self, k))]
 
-    def check(self, facts: ChangeFacts) -> list[tuple[str, bool | None, str]]:
+    def check(self, facts: ChangeFacts) -> list[Checked]:
         """(predicate, outcome or UNKNOWN, what was seen) for each predicate set."""
-        out: list[tuple[str, bool | None, str]] = []
-        if self.target_branch is not None:
-            branch = facts.target_branch
-            seen = branch if branch is not None else "target branch unknown"
-            ok = None if branch is None else any(g.search(branch) for g in self._branches)
-            out.append((f"target_branch {self.target_branch}", ok, seen))
+        return [
+            *self._check_branch(facts),
+            *self._check_author(facts),
+            *self._check_labels(facts),
+            *self._check_patterns(facts),
+            *self._check_sizes(facts),
+            *self._check_environments(facts),
+            *self._check_draft(facts),
+        ]
+
+    def _check_branch(self, facts: ChangeFacts) -> list[Checked]:
+        if self.target_branch is None:
+            return []
+        branch = facts.target_branch
+        seen = branch if branch is not None else "target branch unknown"
+        ok = None if branch is None else any(g.search(branch) for g in self._branches)
+        return [(f"target_branch {self.target_branch}", ok, seen)]
+
+    def _check_author(self, facts: ChangeFacts) -> list[Checked]:
+        out: list[Checked] = []
         for name, wanted in (("author_in", True), ("author_not_in", False)):
             group = getattr(self, name)
             if group is None:
@@ -146,36 +162,36 @@ class Condition(StrictModel):
             if member is None and facts.author:
                 seen += f" (membership of {group} unknown)"
             out.append((f"{name} {group}", ok, seen))
-        if self.labels_any is not None or self.labels_all is not None:
-            labels = facts.labels
-            seen = (
-                ", ".join(labels)
-                if labels
-                else ("no labels" if labels is not None else "labels unknown")
-            )
-            if self.labels_any is not None:
-                ok = None if labels is None else bool(set(self.labels_any) & set(labels))
-                out.append((f"labels_any {self.labels_any}", ok, seen))
-            if self.labels_all is not None:
-                ok = None if labels is None else set(self.labels_all) <= set(labels)
-                out.append((f"labels_all {self.labels_all}", ok, seen))
+        return out
+
+    def _check_labels(self, facts: ChangeFacts) -> list[Checked]:
+        out: list[Checked] = []
+        labels = facts.labels
+        if labels:
+            seen = ", ".join(labels)
+        else:
+            seen = "no labels" if labels is not None else "labels unknown"
+        if self.labels_any is not None:
+            ok = None if labels is None else bool(set(self.labels_any) & set(labels))
+            out.append((f"labels_any {self.labels_any}", ok, seen))
+        if self.labels_all is not None:
+            ok = None if labels is None else set(self.labels_all) <= set(labels)
+            out.append((f"labels_all {self.labels_all}", ok, seen))
+        return out
+
+    def _check_patterns(self, facts: ChangeFacts) -> list[Checked]:
+        out: list[Checked] = []
         if self.title_matches is not None:
-            out.append(
-                (
-                    f"title_matches {self.title_matches!r}",
-                    bool(self._title.search(facts.title)),
-                    repr(facts.title[:80]),
-                )
-            )
+            title_ok = bool(self._title.search(facts.title))
+            out.append((f"title_matches {self.title_matches!r}", title_ok, repr(facts.title[:80])))
         if self.description_matches is not None:
             found = bool(self._description.search(facts.description))
-            out.append(
-                (
-                    f"description_matches {self.description_matches!r}",
-                    found,
-                    "found" if found else "not found",
-                )
-            )
+            seen = "found" if found else "not found"
+            out.append((f"description_matches {self.description_matches!r}", found, seen))
+        return out
+
+    def _check_sizes(self, facts: ChangeFacts) -> list[Checked]:
+        out: list[Checked] = []
         if self.changed_files is not None:
             n = facts.changed_files
             out.append(
@@ -186,18 +202,22 @@ class Condition(StrictModel):
             out.append(
                 (f"changed_lines {self.changed_lines}", self.changed_lines.holds(n), f"{n} lines")
             )
-        if self.environments is not None:
-            touched = facts.environments
-            ok = bool(set(self.environments) & touched)
-            out.append(
-                (f"environments {self.environments}", ok, ", ".join(sorted(touched)) or "none")
-            )
-        if self.draft is not None:
-            draft = facts.draft
-            ok = None if draft is None else draft is self.draft
-            seen = "draft unknown" if draft is None else ("draft" if draft else "not a draft")
-            out.append((f"draft {str(self.draft).lower()}", ok, seen))
         return out
+
+    def _check_environments(self, facts: ChangeFacts) -> list[Checked]:
+        if self.environments is None:
+            return []
+        touched = facts.environments
+        ok = bool(set(self.environments) & touched)
+        return [(f"environments {self.environments}", ok, ", ".join(sorted(touched)) or "none")]
+
+    def _check_draft(self, facts: ChangeFacts) -> list[Checked]:
+        if self.draft is None:
+            return []
+        draft = facts.draft
+        ok = None if draft is None else draft is self.draft
+        seen = "draft unknown" if draft is None else ("draft" if draft else "not a draft")
+        return [(f"draft {str(self.draft).lower()}", ok, seen)]
 
 
 @dataclass

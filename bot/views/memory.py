@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from typing import TypedDict, Unpack
 
 from bot.change import Change, ChangedFile, FileStatus, FileView
+
+
+class ChangeFields(TypedDict, total=False):
+    """What a test may say about the change besides its files (see `Change`)."""
+
+    description: str
+    author: str | None
+    forge: str
+    repo: str
+    title: str
+    base_ref: str | None
+    labels: tuple[str, ...] | None
+    draft: bool | None
 
 
 class MemoryView(FileView):
@@ -17,30 +32,10 @@ class MemoryView(FileView):
         self,
         head: Mapping[str, bytes | str],
         base: Mapping[str, bytes | str] | None = None,
-        *,
-        description: str = "",
-        author: str | None = None,
-        forge: str = "git",
-        repo: str = "local",
-        title: str = "",
-        base_ref: str | None = None,
-        labels: tuple[str, ...] | None = None,
-        draft: bool | None = None,
+        **change: Unpack[ChangeFields],
     ) -> None:
-        super().__init__(
-            Change(
-                repo=repo,
-                base="base" if base is not None else None,
-                head="head",
-                forge=forge,
-                author=author,
-                description=description,
-                title=title,
-                base_ref=base_ref,
-                labels=labels,
-                draft=draft,
-            )
-        )
+        about = Change(repo="local", base="base" if base is not None else None, head="head")
+        super().__init__(dataclasses.replace(about, **change))
         self._head = {p: _bytes(c) for p, c in head.items()}
         self._base = {p: _bytes(c) for p, c in base.items()} if base is not None else None
 
