@@ -4,7 +4,7 @@ The outage: a framework upgrade removed an API that the deploy script called, an
 never started; the upgrade had slipped through as a routine change. A new major version is
 allowed to break its API, so it deserves a reviewer who reads its migration guide.
 
-What counts (see bot/formats/dependencies.py for how versions are read):
+What counts (see bot/formats/dependencies/ for how versions are read):
 
 * each changed manifest or lockfile under `paths` is read at base and at head, and a
   package is reported when the highest version at head is of a higher major than the
