@@ -3,8 +3,6 @@ each own one part of it (clients, events, files, check runs, deploys, approvals)
 
 from __future__ import annotations
 
-from typing import Any
-
 from github import UnknownObjectException
 
 from bot.change import Approval, Change, Verdict
@@ -17,6 +15,7 @@ from bot.forges.github.events import GitHubEvents
 from bot.forges.github.files import GitHubView, blob
 from bot.policy.approvers import Directory
 from bot.policy.sources import REPOSITORY_POLICY
+from bot.settings import Settings
 
 
 class GitHubForge(GitHubApi):
@@ -34,17 +33,16 @@ class GitHubForge(GitHubApi):
         self._approvals = GitHubApprovals(self, options.team_ttl)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> GitHubForge:
-        """Build from `bot.settings.Settings` (github_app_id, github_private_key_path, ...)."""
-        with open(settings.github_private_key_path, encoding="utf-8") as fh:
-            key = fh.read()
-        throttle = bool(getattr(settings, "github_throttle", True))
-        return cls(
-            int(settings.github_app_id),
-            key,
-            settings.github_api_url,
-            GitHubOptions(throttle=throttle),
-        )
+    def from_settings(cls, settings: Settings) -> GitHubForge:
+        """Build from the settings (github_app_id, github_private_key_path, ...): GitHub
+        must be on."""
+        if settings.github_app_id is None or settings.github_private_key_path is None:
+            raise ValueError(
+                "GitHub is not configured (CHANGEGATE_GITHUB_APP_ID, _PRIVATE_KEY_PATH)"
+            )
+        key = settings.github_private_key_path.read_text(encoding="utf-8")
+        options = GitHubOptions(throttle=settings.github_throttle)
+        return cls(int(settings.github_app_id), key, settings.github_api_url, options)
 
     # -- events -----------------------------------------------------------------------------
     def subject_of(self, delivery: Delivery) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from github import Auth, Github
 from github.GithubException import GithubException
 
 from bot.forges.github.client import ForgeRetry, make_retry
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class GitHubSignIn:
         return make_retry(total=2, backoff_factor=0.25, max_wait=5)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> GitHubSignIn | None:
+    def from_settings(cls, settings: Settings) -> GitHubSignIn | None:
         """None unless the App's client id and secret are set."""
         secret = settings.github_client_secret
         if not settings.github_client_id or secret is None:

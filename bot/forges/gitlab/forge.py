@@ -3,8 +3,6 @@ own one part of it (client, events, files, statuses, deploys, approvals)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from gitlab.exceptions import GitlabError
 
 from bot.change import Approval, Change, Verdict
@@ -17,6 +15,7 @@ from bot.forges.gitlab.files import GitLabFiles, GitLabView
 from bot.forges.gitlab.statuses import GitLabStatuses
 from bot.policy.approvers import Directory
 from bot.policy.sources import REPOSITORY_POLICY
+from bot.settings import Settings
 
 
 class GitLabForge(GitLabApi):
@@ -33,11 +32,11 @@ class GitLabForge(GitLabApi):
         self._approvals = GitLabApprovals(self, options.group_ttl)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> GitLabForge:
-        """Build from `bot.settings.Settings` (`gitlab_url`, `gitlab_token`)."""
-        token = settings.gitlab_token
-        secret = token.get_secret_value() if hasattr(token, "get_secret_value") else str(token)
-        return cls(str(settings.gitlab_url), secret)
+    def from_settings(cls, settings: Settings) -> GitLabForge:
+        """Build from the settings (`gitlab_url`, `gitlab_token`): GitLab must be on."""
+        if settings.gitlab_url is None or settings.gitlab_token is None:
+            raise ValueError("GitLab is not configured (CHANGEGATE_GITLAB_URL, _TOKEN)")
+        return cls(settings.gitlab_url, settings.gitlab_token.get_secret_value())
 
     # -- events -----------------------------------------------------------------------------
     def subject_of(self, delivery: Delivery) -> str:
