@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from bot import store
 from bot.change import Change
 from bot.forges import Forge
+from bot.governor.policy import effective_policy
 from bot.policy.evaluate import evaluate
-from bot.policy.merge import merge_policies
 from bot.policy.schema import Policy
 
 
@@ -67,7 +67,7 @@ def simulate(
         if change is None:
             replays.append(_skipped(row, "the pull request is gone"))
             continue
-        policy = merge_policies(candidate, forge.repository_policy(change))
+        policy = effective_policy(candidate, forge, change)  # as the server would govern it
         verdict = evaluate(policy, forge.view(change), forge.approvals(change))
         before = {_key(f) for f in row["verdict"].get("findings", [])}
         after = {_key(f.as_dict()) for f in verdict.findings}
