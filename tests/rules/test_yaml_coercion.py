@@ -576,7 +576,6 @@ def test_gitlab_included_file_is_recognised_by_its_jobs() -> None:
     assert found({"app/config.yml": "variables:\n  PIP_NO_CACHE_DIR: off\n"}) == []
 
 
-
 _DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=3)
 #: `1`, `010`, `1.20`, `v1.2`, `3.10.1`: what people write under `tag:` / `version:`.
 _VERSIONS = st.builds(
