@@ -12,8 +12,8 @@ signed `pull_request` webhook for its own pull request (one changed Kubernetes m
 posted through `POST /webhooks/github`; the clock runs from the first post until the
 stand-in holds a completed `changegate` check run for every one of them.
 
-`--throttle` keeps PyGithub's default request spacing (0.25 s between requests, 1 s between
-writes, per installation client), which `GitHubForge.from_settings` turns on; without it
+`--throttle` keeps production's spacing of writes (1 s apart, per installation client),
+which `GitHubForge.from_settings` turns on; without it
 the workers' forge is built with `throttle=False` so that the API latency, not the
 client-side spacing, is what is measured (see bench/README.md).
 

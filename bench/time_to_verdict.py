@@ -8,7 +8,7 @@ For each `--reads` setting (GitHubOptions.max_concurrent_reads: 1 is one file at
 changegate read before; 8 is the default) on a fresh PostgreSQL schema: one server process
 (`create_app(Settings())`, as `changegate serve` builds it, without in-process workers) and
 one worker process (`run_workers`, as `changegate worker`, its forge built with that
-setting and without client-side throttling), pointed at a GitHub stand-in (in this process)
+setting and production's spacing of writes, 1 s apart), pointed at a GitHub stand-in (in this process)
 that answers every API call after `--latency` seconds. Each delivery is a signed
 `pull_request` webhook for its own pull request changing `--files` Kubernetes manifests (new
 contents each time, so nothing is in the worker's blob cache), posted one at a time: the
@@ -63,7 +63,7 @@ def worker(reads: int) -> None:
         APP_ID,
         settings.github_private_key_path.read_text(),
         settings.github_api_url,
-        GitHubOptions(throttle=False, max_concurrent_reads=reads),
+        GitHubOptions(max_concurrent_reads=reads),
     )
     run_workers(settings, forges={"github": forge})
 

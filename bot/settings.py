@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_throttle: bool = Field(
         default=True,
-        description="Space API calls as GitHub asks of integrations (writes 1 s apart); "
+        description="Space API writes 1 s apart, as GitHub asks of integrations; "
         "off only for a local stand-in.",
     )
 

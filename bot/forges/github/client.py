@@ -123,7 +123,9 @@ def make_retry(
 class GitHubOptions:
     """How the App talks to GitHub (defaults suit production; tests turn throttling off)."""
 
-    throttle: bool = True  # GitHub's advice: pause between requests, longer between writes
+    #: GitHub's advice: at least 1 s between mutative requests (reads are not spaced: their
+    #: concurrency is bounded by max_concurrent_reads instead)
+    throttle: bool = True
     backoff_factor: float = 1.0
     max_rate_limit_wait: float = 300.0  # longer waits raise: the inbox retries later
     timeout: int = 30
@@ -148,7 +150,7 @@ class GitHubApi:
             "timeout": options.timeout,
             "per_page": 100,
             "lazy": True,
-            "seconds_between_requests": 0.25 if options.throttle else None,
+            "seconds_between_requests": None,
             "seconds_between_writes": 1.0 if options.throttle else None,
         }
         self._retry = lambda: make_retry(
