@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.change import Decision, FileView, Verdict
+from bot.change import Decision, Verdict
 from bot.cli.common import (
     EXIT_FINDINGS,
     EXIT_PASS,
@@ -20,6 +20,7 @@ from bot.cli.common import (
     read_text,
 )
 from bot.policy.schema import Policy, load_policy_file, load_policy_text
+from bot.views.base import FileView
 
 FORMATS = ["text", "json", "sarif"]
 

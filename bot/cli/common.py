@@ -9,10 +9,8 @@ import datetime as dt
 import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported when a server command runs: `check` and `scan` stay light
-    from bot.settings import Settings
+from bot.settings import Settings
 
 EXIT_PASS, EXIT_FINDINGS, EXIT_ERROR, EXIT_CRASH = 0, 1, 2, 3
 
@@ -52,8 +50,6 @@ def subcommands(
 def settings() -> Settings:
     """The server's settings from the environment; bad ones are a usage error."""
     from pydantic import ValidationError
-
-    from bot.settings import Settings
 
     try:
         return Settings()

@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from bot.change import Approval, Change, FileView, Verdict
+from bot.change import Approval, Change, Verdict
 from bot.forges.work import RECHECK, DeployKind, Deployment, DeployTarget, Landed, Work
 from bot.policy.approvers import Directory
+from bot.views.base import FileView
 
 __all__ = [
     "RECHECK",

@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass, field
 from posixpath import basename
 
-from bot.change import FileView
 from bot.formats import yamldoc
 from bot.formats.yamldoc import MappingNode, Node, ScalarNode, SequenceNode
+from bot.views.base import FileView
 
 __all__ = ["ConfigKey", "KeyedFile", "config_keys", "is_config_file"]
 

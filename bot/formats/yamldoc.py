@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.formats.helm import is_helm_template, strip_actions
+
 try:
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - libyaml is a hard requirement in practice
@@ -67,8 +69,6 @@ class YamlFile:
 def load_yaml(text: str, *, path: str = "") -> YamlFile:
     """Compose every document of `text`; never raises on any input. A Helm template
     (by `path`) is read without its template actions (bot/formats/helm.py)."""
-    from bot.formats.helm import is_helm_template, strip_actions
-
     if path and is_helm_template(path, text):
         stripped, actions = strip_actions(text)
         found = load_yaml(stripped)

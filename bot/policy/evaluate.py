@@ -13,7 +13,6 @@ from bot.change import (
     Change,
     ConditionOutcome,
     Decision,
-    FileView,
     Finding,
     Verdict,
 )
@@ -24,6 +23,7 @@ from bot.policy.schema import Policy
 from bot.policy.sources import REPOSITORY_POLICY
 from bot.rules.base import READ_NOTE, UNREADABLE, RuleBase, RuleContext
 from bot.rules.conditions import ChangeFacts, outcome
+from bot.views.base import FileView
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from bot.change import Action, ChangedFile, FileStatus, FileView, Finding
+from bot.change import Action, ChangedFile, FileStatus, Finding
 from bot.rules.base import UNREADABLE, RuleBase
+from bot.views.base import FileView
 from bot.views.lines import touched_lines
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from bot import inbox
 from bot.forges import Delivery
+from bot.forges.gitlab import STATUS_NAME
 from bot.redelivery.rounds import (
     REDELIVERIES,
     REDELIVERY_ERRORS,
@@ -33,8 +34,6 @@ def reconcile_open_mrs(forge: Any, engine: Engine, projects: Iterable[str]) -> R
     """Queue a re-check of every open merge request of `projects` whose head commit has no
     `changegate` status and none of whose deliveries is waiting in the inbox. `forge` is a
     `GitLabForge`; projects are full paths (or ids)."""
-    from bot.forges.gitlab import STATUS_NAME
-
     report = RedeliveryReport()
     with job_lock(engine) as held:
         if not held:

@@ -9,8 +9,9 @@ from typing import ClassVar, Literal
 import pathspec
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from bot.change import Action, ChangedFile, FileView, Finding
+from bot.change import Action, ChangedFile, Finding
 from bot.rules.linear_regex import compile_globs, unclosed_bracket
+from bot.views.base import FileView
 
 
 class StrictModel(BaseModel):

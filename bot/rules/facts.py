@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from bot.change import ChangedFile, FileView
+from bot.change import ChangedFile
 from bot.formats.dependencies import (
     Dep,
     DependencyFileError,
@@ -27,6 +27,7 @@ from bot.formats.dependencies import (
 from bot.formats.endpoints import find_endpoints
 from bot.formats.images import extract
 from bot.rules.dependency_upgrade import highest_per_package
+from bot.views.base import FileView
 
 
 class FileFact(TypedDict):

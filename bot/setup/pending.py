@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from bot.forges.github import GitHubForge
 from bot.setup import stored
 
 
@@ -39,8 +40,6 @@ class PendingGitHub:
             return forge
         with self._lock:
             if self._forge is None and stored.refresh(self._settings):
-                from bot.forges.github import GitHubForge
-
                 self._forge = GitHubForge.from_settings(self._settings)
             if self._forge is None and required:
                 raise GitHubNotRegistered(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bot.change import Change, ChangedFile, FileStatus, FileView
+from bot.change import Change, ChangedFile, FileStatus
+from bot.views.base import FileView
 
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "__pycache__", ".terraform"}
 

@@ -14,7 +14,8 @@ import threading
 from functools import cached_property
 from pathlib import Path
 
-from bot.change import Change, ChangedFile, FileStatus, FileView
+from bot.change import Change, ChangedFile, FileStatus
+from bot.views.base import FileView
 
 
 class GitError(Exception):

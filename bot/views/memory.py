@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TypedDict, Unpack
 
-from bot.change import Change, ChangedFile, FileStatus, FileView
+from bot.change import Change, ChangedFile, FileStatus
+from bot.views.base import FileView
 
 
 class ChangeFields(TypedDict, total=False):

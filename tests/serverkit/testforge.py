@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.change import Approval, Change, FileView, Verdict
+from bot.change import Approval, Change, Verdict
 from bot.forges import Delivery, Work
 from bot.policy.approvers import Directory
+from bot.views.base import FileView
 from bot.views.memory import MemoryView
 
 SECRET = "It's a Secret to Everybody"

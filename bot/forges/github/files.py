@@ -21,10 +21,11 @@ from github.GithubException import GithubException
 from github.Repository import Repository
 from github.Requester import Requester
 
-from bot.change import Change, ChangedFile, FileStatus, FileView
+from bot.change import Change, ChangedFile, FileStatus
 from bot.forges.common import Caches
 from bot.forges.github.client import GitHubApi
 from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees, list_tree
+from bot.views.base import FileView
 
 log = logging.getLogger(__name__)
 

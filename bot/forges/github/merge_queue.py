@@ -25,11 +25,12 @@ from github import UnknownObjectException
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from bot.change import Change, FileStatus, FileView
+from bot.change import Change, FileStatus
 from bot.forges import Landed, Work
 from bot.forges.github.client import GitHubApi
 from bot.forges.github.files import GitHubView
 from bot.policy.carryover import Files, covered_paths
+from bot.views.base import FileView
 
 _QUEUE_BRANCH = re.compile(r"gh-readonly-queue/(?P<base>.+)/pr-(?P<number>\d+)-[0-9a-f]{40}")
 #: how the queue's commits name the request they merged, on their first line

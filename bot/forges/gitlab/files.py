@@ -17,10 +17,11 @@ from urllib.parse import quote
 import requests
 from gitlab.exceptions import GitlabHttpError
 
-from bot.change import Change, ChangedFile, FileStatus, FileView
+from bot.change import Change, ChangedFile, FileStatus
 from bot.forges.common import Caches
 from bot.forges.gitlab.client import GitLabApi
 from bot.forges.treediff import Budget, Entry, ListingIncomplete, diff_trees
+from bot.views.base import FileView
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from bot.change import FileView
 from bot.formats import yamldoc
 from bot.formats.endpoints.kinds import HOST_ROLES, SCOPE_ROLES, URL_ROLES, WORD_KINDS, words_of
 from bot.formats.endpoints.scopes import Collector, Endpoint, Entry, is_comment, read_scope
 from bot.formats.yamldoc import MappingNode, Node, ScalarNode, SequenceNode
+from bot.views.base import FileView
 
 _KV_LINE_RE = re.compile(
     r"""^\s*(?:export\s+)?["']?(?P<key>[A-Za-z_][\w.\-]*)["']?\s*(?:=|:(?!//))\s*(?P<value>.*)$"""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 
 from bot.formats.helm import PLACEHOLDER_RE as HELM_PLACEHOLDER_RE
 from bot.formats.helm import restore
@@ -22,9 +21,7 @@ from bot.formats.images.records import Emitter, Extraction, FileKind, ImageRef
 from bot.formats.images.reference import has_template
 from bot.formats.images.terraform import terraform_images
 from bot.formats.yamldoc import MappingNode, Node, SequenceNode, YamlFile, mapping_of
-
-if TYPE_CHECKING:
-    from bot.change import FileView
+from bot.views.base import FileView
 
 _YAML_RE = re.compile(r"\.ya?ml$", re.I)
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from bot.formats.images.records import Emitter
 from bot.formats.images.reference import Reference, join_reference, parse_reference
 from bot.formats.yamldoc import Node, SequenceNode, line_of, mapping_of, sequence, text_of
-
-if TYPE_CHECKING:
-    from bot.change import FileView
+from bot.views.base import FileView
 
 _KUSTOMIZATION_RE = re.compile(r"(?:^|/)kustomization\.ya?ml$", re.I)
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
