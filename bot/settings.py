@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.durations import parse_duration
+
 DEFAULT_DATABASE_URL = "sqlite:///changegate.db"
 
 
@@ -141,8 +143,6 @@ class Settings(BaseSettings):
     @field_validator("approval_expires_after")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
-        from bot.policy.schema import parse_duration
-
         parse_duration(value)
         return value
 

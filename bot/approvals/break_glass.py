@@ -15,7 +15,6 @@ from sqlmodel import Session
 
 from bot import audit
 from bot.approvals.decisions import is_initiator
-from bot.approvals.freeze import BreakGlassSettings
 from bot.approvals.models import (
     ApprovalRequestRecord,
     BreakGlassRecord,
@@ -34,6 +33,7 @@ from bot.approvals.requests import (
     utc_naive,
 )
 from bot.policy.approvers import EMPTY_DIRECTORY, Directory, is_member
+from bot.policy.freeze import BreakGlassSettings
 from bot.policy.schema import Policy
 
 #: the reply to an author or initiator who tries to break glass on their own change

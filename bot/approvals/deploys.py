@@ -18,13 +18,6 @@ from sqlmodel import Session
 
 from bot import audit
 from bot.approvals.decisions import initiators
-from bot.approvals.freeze import (
-    BreakGlassInfo,
-    GateDecision,
-    GateFacts,
-    active_freeze,
-    decide_gate,
-)
 from bot.approvals.models import ApprovalRequestRecord, RequestKind, RequestState
 from bot.approvals.queries import approvals_of, break_glass_for, rejection_for
 from bot.approvals.requests import (
@@ -40,6 +33,13 @@ from bot.approvals.requests import (
     utc_naive,
 )
 from bot.policy.approvers import EMPTY_DIRECTORY, Directory, tally
+from bot.policy.freeze import (
+    BreakGlassInfo,
+    GateDecision,
+    GateFacts,
+    active_freeze,
+    decide_gate,
+)
 from bot.policy.schema import DeployGate, Policy
 
 

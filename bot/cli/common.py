@@ -10,6 +10,7 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
+from bot.durations import parse_duration
 from bot.settings import Settings
 
 EXIT_PASS, EXIT_FINDINGS, EXIT_ERROR, EXIT_CRASH = 0, 1, 2, 3
@@ -72,8 +73,6 @@ def reaching(url: str) -> Iterator[None]:
 
 def since(value: str | None) -> dt.datetime | None:
     """`--since`: a duration back from now (7d, 12h), an ISO date, or None for `all`."""
-    from bot.policy.schema import parse_duration
-
     if not value or value == "all":
         return None
     try:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from bot import inbox
+from bot.durations import parse_duration
 from bot.forges import Forge, Work
 from bot.governor.change import ChangeGovernor
 from bot.governor.click import Clicks
@@ -31,7 +32,6 @@ from bot.governor.messages import SlackRequests
 from bot.governor.policy import PolicyHolder
 from bot.governor.routing import RECHECK_SOURCE, Result
 from bot.governor.sweep import Sweep
-from bot.policy.schema import parse_duration
 from bot.settings import Settings
 
 __all__ = ["Governor", "PolicyHolder", "build"]

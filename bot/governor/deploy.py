@@ -31,7 +31,6 @@ from sqlmodel import Session
 from bot import audit, inbox, store
 from bot.approvals import queries, requests
 from bot.approvals.deploys import DeployRun, gate_deploy
-from bot.approvals.freeze import GateDecision
 from bot.approvals.models import ApprovalRequestRecord, RequestKind
 from bot.change import Change
 from bot.forges import DeployKind, Deployment, DeployTarget, Forge, Work
@@ -39,6 +38,7 @@ from bot.governor.messages import SlackRequests
 from bot.governor.policy import PolicyHolder, effective_policy, policy_at
 from bot.governor.routing import Result, forge_of
 from bot.policy.approvers import Directory
+from bot.policy.freeze import GateDecision
 from bot.policy.schema import DeployGate, Policy
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The policy file (version 1): pydantic models, loading with FILE:LINE:COL errors, JSON Schema.
 
 Validation happens in two passes over one YAML read: pydantic checks shapes and values,
-then cross-references (groups named by rules, duplicate ids) are checked here. Every
+then cross-references (groups named by rules, duplicate ids; bot/policy/crossrefs.py). Every
 error is mapped back to the composed YAML node it came from, so a user sees exactly where.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,8 +20,10 @@ import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from bot.approvals.freeze import BreakGlassSettings, FreezeWindow
+from bot.durations import parse_duration
 from bot.formats import yamldoc
+from bot.policy.crossrefs import cross_reference_problems
+from bot.policy.freeze import BreakGlassSettings, FreezeWindow
 from bot.rules.base import RuleBase, StrictModel, check_globs, compile_globs
 from bot.rules.dependency_upgrade import DependencyMajorUpgradeRule
 from bot.rules.env_drift import EnvDriftRule
@@ -58,23 +59,6 @@ RULE_KINDS: tuple[type[RuleBase], ...] = (
     EnvDriftRule,
     ExpressionRule,
 )
-
-_DURATION = re.compile(
-    r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$"
-)
-
-
-def parse_duration(value: str | int | dt.timedelta) -> dt.timedelta:
-    """`4h`, `30m`, `1d12h`, or seconds as a number."""
-    if isinstance(value, dt.timedelta):
-        return value
-    if isinstance(value, int):
-        return dt.timedelta(seconds=value)
-    match = _DURATION.match(str(value))
-    if not match or not any(match.groups()):
-        raise ValueError(f"bad duration {value!r}: write it like 30m, 4h or 2d")
-    weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
 class Environment(StrictModel):
@@ -259,7 +243,10 @@ def load_policy_text(
         problems.append(locate.at(root, "a policy file is a mapping with `version: 1` at the top"))
         raise PolicyError(problems)
     data = yaml.load(text, Loader=yamldoc._Loader)  # small and bomb-checked above
-    problems.extend(_cross_reference_problems(data, locate, known_groups))
+    problems.extend(
+        locate.loc(where, message)
+        for where, message in cross_reference_problems(data, known_groups)
+    )
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
@@ -278,73 +265,6 @@ def _duplicate_keys(root: yamldoc.Node, locate: _Locator) -> list[PolicyProblem]
             if name in seen:
                 problems.append(locate.at(key_node, f"duplicate key {name!r}"))
             seen.add(name)
-    return problems
-
-
-def _cross_reference_problems(
-    data: Any, locate: _Locator, known_groups: frozenset[str]
-) -> list[PolicyProblem]:
-    """References between parts of the file (rule ids, the groups rules and gates name).
-    Read from the YAML itself, not the validated model, so that they are reported together
-    with any schema error instead of only once those are fixed."""
-    if not isinstance(data, dict):
-        return []
-    declared = data.get("groups")
-    groups = (set(declared) if isinstance(declared, dict) else set()) | known_groups
-    problems = []
-    seen_ids: set[str] = set()
-    rules = data.get("rules")
-    for index, rule in enumerate(rules if isinstance(rules, list) else []):
-        if not isinstance(rule, dict):
-            continue
-        rule_id, approvers = rule.get("id"), rule.get("approvers")
-        if isinstance(rule_id, str):
-            if rule_id in seen_ids:
-                problems.append(
-                    locate.loc(("rules", index, "id"), f"duplicate rule id {rule_id!r}")
-                )
-            seen_ids.add(rule_id)
-        if isinstance(approvers, str) and approvers not in groups:
-            problems.append(
-                locate.loc(("rules", index, "approvers"), f"undefined group {approvers!r}")
-            )
-        for clause in ("if", "unless"):
-            condition = rule.get(clause)
-            for key in ("author_in", "author_not_in"):
-                group = condition.get(key) if isinstance(condition, dict) else None
-                if isinstance(group, str) and group not in groups:
-                    problems.append(
-                        locate.loc(("rules", index, clause, key), f"undefined group {group!r}")
-                    )
-        if rule.get("action") == "require-approval" and approvers is None:
-            problems.append(
-                locate.loc(
-                    ("rules", index), f"rule {rule_id!r} requires approval but names no approvers"
-                )
-            )
-    break_glass = data.get("break_glass")
-    if isinstance(break_glass, dict):
-        group = break_glass.get("group", BreakGlassSettings.model_fields["group"].default)
-        if isinstance(group, str) and group not in groups:
-            problems.append(locate.loc(("break_glass", "group"), f"undefined group {group!r}"))
-    deploys = data.get("deploys")
-    spelled: dict[str, str] = {}
-    for env, gate in deploys.items() if isinstance(deploys, dict) else []:
-        if isinstance(env, str) and env != "default":
-            other = spelled.setdefault(env.casefold(), env)
-            if other != env:
-                problems.append(
-                    locate.loc(
-                        ("deploys", env),
-                        f"{env!r} and {other!r} are one environment "
-                        "(names match case-insensitively)",
-                    )  # fmt: skip
-                )
-        approvers = gate.get("approvers") if isinstance(gate, dict) else None
-        if isinstance(approvers, str) and approvers not in groups:
-            problems.append(
-                locate.loc(("deploys", env, "approvers"), f"undefined group {approvers!r}")
-            )
     return problems
 
 

@@ -9,12 +9,12 @@ from sqlmodel import Session
 
 from bot.approvals.break_glass import BreakGlass, break_glass
 from bot.approvals.decisions import Ballot, record_decision
-from bot.approvals.freeze import BreakGlassSettings
 from bot.approvals.models import RequestKind, RequestState
 from bot.approvals.queries import break_glass_for
 from bot.approvals.requests import (
     expire_due,
 )
+from bot.policy.freeze import BreakGlassSettings
 from bot.policy.schema import Policy
 
 from .conftest import SHA1, SUBJECT, T0, open_change

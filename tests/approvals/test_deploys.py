@@ -10,15 +10,15 @@ from sqlmodel import Session
 from bot.approvals.break_glass import BreakGlass, break_glass
 from bot.approvals.decisions import Ballot, record_decision
 from bot.approvals.deploys import DeployRun, GateResult, gate_deploy
-from bot.approvals.freeze import FreezeWindow
 from bot.approvals.models import RequestKind, RequestState
 from bot.approvals.requests import (
     deploy_subject,
 )
+from bot.policy.freeze import FreezeWindow
 from bot.policy.schema import Policy
 
 from .conftest import T0
-from .test_freeze import WEEKEND
+from policy.test_freeze import WEEKEND
 
 SHA = "3333333333333333333333333333333333333333"
 

@@ -7,11 +7,11 @@ import textwrap
 
 import pytest
 
+from bot.durations import parse_duration
 from bot.policy.schema import (
     PolicyError,
     load_policy_file,
     load_policy_text,
-    parse_duration,
     policy_json_schema,
 )
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.approvals.freeze import DAYS, FreezeWindow, GateFacts, decide_gate
+from bot.policy.freeze import DAYS, FreezeWindow, GateFacts, decide_gate
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
+from bot.durations import parse_duration
 from bot.rules.base import StrictModel
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -202,15 +203,11 @@ class BreakGlassSettings(StrictModel):
     @field_validator("retro_review_within")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
-        from bot.policy.schema import parse_duration  # schema.py will import this module
-
         parse_duration(value)
         return value
 
     @property
     def retro_review_delta(self) -> dt.timedelta:
-        from bot.policy.schema import parse_duration
-
         return parse_duration(self.retro_review_within)
 
 
