@@ -57,7 +57,7 @@ def worker(throttle: bool) -> None:
     """One `changegate worker` process; its GitHub forge optionally without throttling."""
     from bot.forges.github import GitHubForge, GitHubOptions
     from bot.settings import Settings
-    from bot.worker import run_workers
+    from bot.worker import WorkerOptions, run_workers
 
     settings = Settings()
     assert settings.github_private_key_path is not None
@@ -67,7 +67,7 @@ def worker(throttle: bool) -> None:
         settings.github_api_url,
         GitHubOptions(throttle=throttle),
     )
-    run_workers(settings, forges={"github": forge})
+    run_workers(settings, WorkerOptions(forges={"github": forge}))
 
 
 def fresh_schema(base_url: str) -> tuple[str, str]:

@@ -55,7 +55,7 @@ def worker(reads: int) -> None:
     """One `changegate worker` process reading up to `reads` files at a time."""
     from bot.forges.github import GitHubForge, GitHubOptions
     from bot.settings import Settings
-    from bot.worker import run_workers
+    from bot.worker import WorkerOptions, run_workers
 
     settings = Settings()
     assert settings.github_private_key_path is not None
@@ -65,7 +65,7 @@ def worker(reads: int) -> None:
         settings.github_api_url,
         GitHubOptions(max_concurrent_reads=reads),
     )
-    run_workers(settings, forges={"github": forge})
+    run_workers(settings, WorkerOptions(forges={"github": forge}))
 
 
 def manifest(tag: str, n: int) -> str:

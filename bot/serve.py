@@ -16,7 +16,7 @@ from types import FrameType
 
 import uvicorn
 
-from bot.app import create_app
+from bot.app import AppOptions, create_app
 from bot.metrics import configure_logging
 from bot.settings import Settings
 from bot.worker_processes import WorkerProcesses
@@ -39,7 +39,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         env={**os.environ, "CHANGEGATE_PUBLIC_URL": settings.public_url},
         on_give_up=lambda: setattr(server, "should_exit", True),
     )
-    app = create_app(settings, workers=0, wake=children.wake)
+    app = create_app(settings, AppOptions(workers=0, wake=children.wake))
     config = uvicorn.Config(
         app,
         host=host,

@@ -27,6 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import governor, inbox, metrics, store
 from bot.forges import Forge, Work
+from bot.forges.github import GitHubForge
+from bot.forges.gitlab import GitLabForge
 from bot.settings import Settings
 from bot.setup import pending, stored
 from bot.worker_processes import follow_parent
@@ -36,26 +38,16 @@ log = logging.getLogger(__name__)
 
 def build_forges(settings: Settings, *, awaiting_app: bool = False) -> dict[str, Forge]:
     """The forges whose settings are complete (or kept by the start page's registration:
-    `bot.setup.stored`). An absent module or setting: forge off; with `awaiting_app`
+    `bot.setup.stored`). An absent setting: forge off; with `awaiting_app`
     (servers and workers) GitHub is a forge that becomes the App once it is registered."""
     forges: dict[str, Forge] = {}
     if not stored.refresh(settings):
         if awaiting_app:
             forges["github"] = pending.PendingGitHub(settings)
     elif settings.github_enabled:
-        try:
-            from bot.forges.github import GitHubForge
-        except ImportError as exc:
-            log.error("GitHub is configured but bot.forges.github cannot be imported: %s", exc)
-        else:
-            forges["github"] = GitHubForge.from_settings(settings)
+        forges["github"] = GitHubForge.from_settings(settings)
     if settings.gitlab_enabled:
-        try:
-            from bot.forges.gitlab import GitLabForge
-        except ImportError as exc:
-            log.error("GitLab is configured but bot.forges.gitlab cannot be imported: %s", exc)
-        else:
-            forges["gitlab"] = GitLabForge.from_settings(settings)
+        forges["gitlab"] = GitLabForge.from_settings(settings)
     return forges
 
 
@@ -84,15 +76,50 @@ ActionHandler = Callable[[Work, Forge, inbox.Claimed], tuple[str, str | None]]
 Periodic = tuple[float, Callable[[], Any]]
 
 
+@dataclass(frozen=True)
+class Handlers:
+    """What workers do with what they claim, plugged in by the entry points
+    (`bot.governor.Governor`, and tests over it) without this module knowing them:
+    `sources` by delivery forge name ("slack", "changegate"), `actions` by the action a
+    forge parsed a delivery into ("evaluate", "deployment-gate"), and `periodic` jobs."""
+
+    sources: Mapping[str, SourceHandler] = field(default_factory=dict)
+    actions: Mapping[str, ActionHandler] = field(default_factory=dict)
+    periodic: Sequence[Periodic] = ()
+
+    def over(self, base: Handlers) -> Handlers:
+        """These handlers over `base`'s: a source or action of both is this one's."""
+        return Handlers(
+            sources={**base.sources, **self.sources},
+            actions={**base.actions, **self.actions},
+            periodic=[*base.periodic, *self.periodic],
+        )
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What `run_workers` would otherwise take from its settings or the process:
+    `count` and `forges` override the settings' (tests inject a test forge), `handlers`
+    are plugged in over the governor's; `install_signals` off and a `stop_event` let a
+    test run the workers on a thread; `wake_fd` is the pipe from a `changegate serve`
+    parent (see `bot.worker_processes`)."""
+
+    count: int | None = None
+    forges: Mapping[str, Forge] | None = None
+    handlers: Handlers = Handlers()
+    install_signals: bool = True
+    stop_event: threading.Event | None = None
+    wake_fd: int | None = None
+
+
 class WorkerPool:
     """`count` worker threads and one heartbeat thread over one inbox.
 
     Deliveries go to their forge to be parsed into work, and the work to the handler of
-    its action (`actions`: "evaluate", "deployment-gate"); deliveries that are no forge's
-    go to `sources` (by delivery forge name: "slack", "changegate"). The handlers are
-    plugged in by the entry points (`bot.governor.Governor`) without this module knowing
-    them; `periodic` jobs run on one more thread, each at its interval. `wake`, when
-    given, is the event others set to end the workers' idling (a delivery was stored).
+    its action (`handlers.actions`); deliveries that are no forge's go to
+    `handlers.sources`; `handlers.periodic` jobs run on one more thread, each at its
+    interval. `wake`, when given, is the event others set to end the workers' idling (a
+    delivery was stored).
     """
 
     def __init__(
@@ -102,20 +129,17 @@ class WorkerPool:
         config: WorkerConfig,
         *,
         count: int = 2,
-        name: str | None = None,
-        sources: Mapping[str, SourceHandler] | None = None,
-        actions: Mapping[str, ActionHandler] | None = None,
-        periodic: Sequence[Periodic] = (),
+        handlers: Handlers = Handlers(),
         wake: threading.Event | None = None,
     ) -> None:
         self.engine = engine
-        self.periodic = [(max(0.01, interval), job) for interval, job in periodic]
+        self.periodic = [(max(0.01, interval), job) for interval, job in handlers.periodic]
         self.forges = dict(forges)
-        self.sources = dict(sources or {})
-        self.actions = dict(actions or {})
+        self.sources = dict(handlers.sources)
+        self.actions = dict(handlers.actions)
         self.config = config
         self.count = count
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
         self._wake = wake if wake is not None else threading.Event()
         self._threads: list[threading.Thread] = []
@@ -300,48 +324,32 @@ def governed_pool(
     config: WorkerConfig,
     *,
     count: int,
-    sources: Mapping[str, SourceHandler] | None = None,
-    actions: Mapping[str, ActionHandler] | None = None,
+    handlers: Handlers = Handlers(),
 ) -> WorkerPool:
-    """Workers running the governor's handlers (`sources`/`actions` over them: tests plug
-    in their own), woken when the governor stores a recheck for itself."""
+    """Workers running the governor's handlers (`handlers` over them: tests plug in
+    their own), woken when the governor stores a recheck for itself."""
+    governed = Handlers(sources=parts.sources, actions=parts.actions, periodic=parts.periodic)
     return WorkerPool(
-        engine,
-        forges,
-        config,
-        count=count,
-        sources={**parts.sources, **(sources or {})},
-        actions={**parts.actions, **(actions or {})},
-        periodic=parts.periodic,
-        wake=parts.doorbell,
+        engine, forges, config, count=count, handlers=handlers.over(governed), wake=parts.doorbell
     )
 
 
-def run_workers(
-    settings: Settings,
-    *,
-    count: int | None = None,
-    forges: Mapping[str, Forge] | None = None,
-    sources: Mapping[str, SourceHandler] | None = None,
-    actions: Mapping[str, ActionHandler] | None = None,
-    install_signals: bool = True,
-    stop_event: threading.Event | None = None,
-    wake_fd: int | None = None,
-) -> None:
-    """`changegate worker`: run workers until SIGTERM/SIGINT, then stop gracefully.
-    `wake_fd`: the pipe from a `changegate serve` parent (see `bot.worker_processes`)."""
+def run_workers(settings: Settings, options: WorkerOptions = WorkerOptions()) -> None:
+    """`changegate worker`: run workers until SIGTERM/SIGINT, then stop gracefully."""
     metrics.configure_logging()
     holder = governor.PolicyHolder.from_settings(settings)
     engine = store.make_engine(settings.database_url)
     store.ensure_current(engine, settings.database_url, auto_upgrade_fresh_sqlite=True)
-    forges = dict(forges) if forges is not None else build_forges(settings, awaiting_app=True)
-    n = settings.worker_count if count is None else count
+    forges = (
+        dict(options.forges)
+        if options.forges is not None
+        else build_forges(settings, awaiting_app=True)
+    )
+    n = settings.worker_count if options.count is None else options.count
     parts = governor.build(settings, engine, holder, forges)
     config = WorkerConfig.from_settings(settings)
-    pool = governed_pool(
-        parts, engine, forges, config, count=max(1, n), sources=sources, actions=actions
-    )
-    stop = stop_event or threading.Event()
+    pool = governed_pool(parts, engine, forges, config, count=max(1, n), handlers=options.handlers)
+    stop = options.stop_event or threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping after in-flight deliveries", signal.Signals(signum).name)
@@ -352,13 +360,13 @@ def run_workers(
 
         start_http_server(settings.worker_metrics_port, registry=metrics.REGISTRY)
         log.info("worker metrics on :%d/metrics", settings.worker_metrics_port)
-    if install_signals:
+    if options.install_signals:
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
     log.info("worker process up: forges %s, policy %s", sorted(forges) or "none", settings.policy)
     pool.start()
-    if wake_fd is not None:
-        follow_parent(wake_fd, wake=pool.wake, gone=stop.set)
+    if options.wake_fd is not None:
+        follow_parent(options.wake_fd, wake=pool.wake, gone=stop.set)
     try:
         while not stop.wait(0.5):
             pass

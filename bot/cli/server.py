@@ -47,11 +47,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from bot.worker import run_workers
+    from bot.worker import WorkerOptions, run_workers
 
     config = settings()
     with reaching(config.database_url):
-        run_workers(config, wake_fd=args.wake_fd)
+        run_workers(config, WorkerOptions(wake_fd=args.wake_fd))
     return EXIT_PASS
 
 

@@ -54,22 +54,14 @@ def redeliver_missed(
             log.warning("cannot list the App's webhook deliveries: %s", exc)
             return report
         report.listed = len(attempts)
-        by_guid: dict[str, list[dict[str, Any]]] = {}
-        for attempt in attempts:
-            by_guid.setdefault(str(attempt["guid"]), []).append(attempt)
-        failed = {
-            guid: tries
-            for guid, tries in by_guid.items()
-            if not _ok(max(tries, key=_attempt_order).get("status_code"))
-        }
+        failed = _failed_by_guid(attempts)
         report.failed = sorted(failed)
         stored = _stored_ids(engine, "github", list(failed))
         for guid in report.failed:
             tries = failed[guid]
             if guid in stored:
                 report.in_inbox.append(guid)
-                continue
-            if len(tries) >= max_attempts:
+            elif len(tries) >= max_attempts:
                 report.given_up.append(guid)
                 log.warning(
                     "delivery %s (%s) failed %d times; not asking again",
@@ -77,26 +69,43 @@ def redeliver_missed(
                     tries[0].get("event"),
                     len(tries),
                 )
-                continue
-            latest = max(tries, key=_attempt_order)
-            try:
-                requester.requestJsonAndCheck(
-                    "POST", f"/app/hook/deliveries/{int(latest['id'])}/attempts"
-                )
-            except Exception as exc:  # noqa: BLE001 - one refusal must not stop the round
-                REDELIVERY_ERRORS.labels("github").inc()
-                report.errors.append(f"{guid}: {type(exc).__name__}: {exc}")
-                log.warning("redelivery of %s refused: %s", guid, exc)
-                continue
-            REDELIVERIES.labels("github").inc()
-            report.requested.append(guid)
-            log.info(
-                "asked GitHub to redeliver %s (%s, last answered %s)",
-                guid,
-                latest.get("event"),
-                latest.get("status_code"),
-            )
+            else:
+                _ask_again(requester, guid, max(tries, key=_attempt_order), report)
     return report
+
+
+def _failed_by_guid(attempts: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The attempts grouped by delivery guid, for the deliveries whose latest attempt failed."""
+    by_guid: dict[str, list[dict[str, Any]]] = {}
+    for attempt in attempts:
+        by_guid.setdefault(str(attempt["guid"]), []).append(attempt)
+    return {
+        guid: tries
+        for guid, tries in by_guid.items()
+        if not _ok(max(tries, key=_attempt_order).get("status_code"))
+    }
+
+
+def _ask_again(
+    requester: Any, guid: str, latest: Mapping[str, Any], report: RedeliveryReport
+) -> None:
+    """Ask GitHub to redeliver `latest`, recording the request or the refusal in `report`:
+    one refusal must not stop the round."""
+    try:
+        requester.requestJsonAndCheck("POST", f"/app/hook/deliveries/{int(latest['id'])}/attempts")
+    except Exception as exc:  # noqa: BLE001 - one refusal must not stop the round
+        REDELIVERY_ERRORS.labels("github").inc()
+        report.errors.append(f"{guid}: {type(exc).__name__}: {exc}")
+        log.warning("redelivery of %s refused: %s", guid, exc)
+        return
+    REDELIVERIES.labels("github").inc()
+    report.requested.append(guid)
+    log.info(
+        "asked GitHub to redeliver %s (%s, last answered %s)",
+        guid,
+        latest.get("event"),
+        latest.get("status_code"),
+    )
 
 
 def _list_attempts(requester: Any, since: dt.datetime, max_pages: int) -> Iterator[dict[str, Any]]:

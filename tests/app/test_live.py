@@ -14,7 +14,7 @@ from live import LiveServer
 from serverkit.testforge import UNPINNED, MemoryForge, gh_headers, payload
 
 from bot import inbox, store
-from bot.app import create_app
+from bot.app import AppOptions, create_app
 from bot.settings import Settings
 
 from payloads.octokit import examples
@@ -27,7 +27,7 @@ def test_every_octokit_example_is_stored_and_none_gets_a_5xx(
     assert len(cases) > 300 and {"pull_request", "push", "check_run", "ping"} <= {
         c.event for c in cases
     }
-    app = create_app(make_settings(), forges={"github": forge}, workers=2)
+    app = create_app(make_settings(), AppOptions(forges={"github": forge}, workers=2))
     statuses: Counter[int] = Counter()
     ids = {}
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
@@ -65,7 +65,7 @@ def test_every_octokit_example_is_stored_and_none_gets_a_5xx(
 def test_end_to_end_over_http_with_a_duplicate(
     make_settings: Callable[..., Settings], forge: MemoryForge
 ) -> None:
-    app = create_app(make_settings(), forges={"github": forge}, workers=2)
+    app = create_app(make_settings(), AppOptions(forges={"github": forge}, workers=2))
     body = payload(repo="acme/app", number=12, head="f00d", files={"deploy/app.yaml": UNPINNED})
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
         headers = gh_headers(body, delivery="e2e-1")
@@ -87,7 +87,7 @@ def test_concurrent_deliveries_are_each_answered_after_their_commit(
     """32 connections at once, every delivery sent twice (the copies racing each other into
     the same group commit): each id is answered 202 exactly once and 200 otherwise, and
     every 202 is already in the database when it arrives."""
-    app = create_app(make_settings(), forges={"github": forge}, workers=0)
+    app = create_app(make_settings(), AppOptions(forges={"github": forge}, workers=0))
     engine = app.state.engine
     ids = [f"burst-{n}" for n in range(96)]
 

@@ -17,7 +17,7 @@ from bot.forges import Delivery
 from bot.governor import PolicyHolder
 from bot.governor.change import ChangeGovernor
 from bot.metrics import JsonFormatter
-from bot.worker import WorkerConfig, WorkerPool
+from bot.worker import Handlers, WorkerConfig, WorkerPool
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_every_line_about_a_delivery_carries_its_id(
         {"github": forge},
         WorkerConfig(max_attempts=1, poll_interval=0.02),
         count=1,
-        actions={"evaluate": changes.action},
+        handlers=Handlers(actions={"evaluate": changes.action}),
     )
     for item in inbox.claim(engine, "w", limit=5, lease=60):
         pool.process(item, "w")

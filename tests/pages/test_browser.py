@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
 from bot import inbox, pages
-from bot.app import create_app
+from bot.app import AppOptions, create_app
 from bot.governor import PolicyHolder
 from bot.settings import Settings
 
@@ -118,7 +118,9 @@ def live(
     """The whole app (webhooks, one worker, pages) on a real port."""
     forge = MemoryForge()
     settings = make_settings(max_attempts=1, poll_interval_seconds=0.05)
-    app = mount_pages(create_app(settings, forges={"github": forge}, engine=engine, workers=1))
+    app = mount_pages(
+        create_app(settings, AppOptions(forges={"github": forge}, engine=engine, workers=1))
+    )
     with LiveServer(app) as server:
         yield server, forge
 

@@ -187,9 +187,9 @@ def test_a_redelivery_reaches_the_server_and_is_stored(
 
 
 def create_live_app(make_settings: Callable[..., Settings], forge: MemoryForge):  # type: ignore[no-untyped-def]
-    from bot.app import create_app
+    from bot.app import AppOptions, create_app
 
-    return create_app(make_settings(), forges={"github": forge}, workers=0)
+    return create_app(make_settings(), AppOptions(forges={"github": forge}, workers=0))
 
 
 def test_a_refused_redelivery_is_reported_and_the_round_goes_on(

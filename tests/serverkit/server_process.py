@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import uvicorn  # noqa: E402
 
-from bot.app import create_app  # noqa: E402
+from bot.app import AppOptions, create_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.serverkit.testforge import SECRET, MemoryForge  # noqa: E402
 
@@ -26,5 +26,5 @@ if __name__ == "__main__":
         worker_count=0,
         redelivery_interval_seconds=0,
     )
-    app = create_app(settings, forges={"github": MemoryForge()})
+    app = create_app(settings, AppOptions(forges={"github": MemoryForge()}))
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")

@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.settings import Settings  # noqa: E402
-from bot.worker import run_workers  # noqa: E402
+from bot.worker import WorkerOptions, run_workers  # noqa: E402
 from tests.serverkit.testforge import MemoryForge  # noqa: E402
 
 if __name__ == "__main__":
@@ -27,4 +27,4 @@ if __name__ == "__main__":
         worker_count=count,
         redelivery_interval_seconds=0,
     )
-    run_workers(settings, forges={"github": MemoryForge(marker_dir=Path(markers))})
+    run_workers(settings, WorkerOptions(forges={"github": MemoryForge(marker_dir=Path(markers))}))

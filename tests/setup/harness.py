@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from live import LiveServer, free_port, wait_for
 
-from bot.app import create_app
+from bot.app import AppOptions, create_app
 from bot.settings import Settings
 
 from standins.github import CheckRun, GitHubStandIn, app_key_pair
@@ -152,7 +152,7 @@ def first_run(tmp_path: Path, github: GitHubStandIn, *, workers: int = 1, **extr
               ) -> Iterator[FirstRun]:  # fmt: skip
     port = free_port()
     settings = first_run_settings(tmp_path, github, port, **extra)
-    app = create_app(settings, workers=workers)
+    app = create_app(settings, AppOptions(workers=workers))
     with LiveServer(app, port) as server:
         run = FirstRun(server, settings, github, tmp_path)
         try:

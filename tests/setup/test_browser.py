@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from live import LiveServer, free_port
 from pages.test_browser import MAX_SCREENSHOT_BYTES
 
-from bot.app import create_app
+from bot.app import AppOptions, create_app
 
 from .harness import FirstRun, first_run_settings
 from standins.github import GitHubStandIn
@@ -40,7 +40,7 @@ def test_start_register_and_a_signed_webhook_is_evaluated(
     port = free_port()
     public = f"http://changegate.test:{port}"  # another site than the stand-in's 127.0.0.1
     settings = first_run_settings(tmp_path, github, port, public_url=public)
-    with LiveServer(create_app(settings, workers=1), port) as server:
+    with LiveServer(create_app(settings, AppOptions(workers=1)), port) as server:
         run = FirstRun(server, settings, github, tmp_path)
         number, head = run.pull_with_latest_image()
         context = browser.new_context(viewport={"width": 1000, "height": 800})

@@ -13,7 +13,7 @@ import httpx
 
 from bot.settings import Settings
 from bot.setup import stored
-from bot.worker import run_workers
+from bot.worker import WorkerOptions, run_workers
 
 from .harness import FirstRun, first_run
 from standins.github import GitHubStandIn
@@ -135,8 +135,10 @@ def test_a_separate_worker_process_picks_up_the_registered_app(
         stop = threading.Event()
         worker = threading.Thread(
             target=run_workers,
-            args=(worker_settings,),
-            kwargs={"count": 1, "install_signals": False, "stop_event": stop},
+            args=(
+                worker_settings,
+                WorkerOptions(count=1, install_signals=False, stop_event=stop),
+            ),
             daemon=True,
         )
         worker.start()

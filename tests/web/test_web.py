@@ -19,7 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.testclient import TestClient
 
 from bot import inbox, store
-from bot.app import create_app
+from bot.app import AppOptions, create_app
 from bot.policy.schema import PolicyError
 from bot.settings import Settings
 
@@ -37,7 +37,9 @@ def client_factory(
     clients: list[TestClient] = []
 
     def make(workers: int = 0, **overrides: object) -> TestClient:
-        app = create_app(make_settings(**overrides), forges={"github": forge}, workers=workers)
+        app = create_app(
+            make_settings(**overrides), AppOptions(forges={"github": forge}, workers=workers)
+        )
         client = TestClient(app)
         client.__enter__()
         clients.append(client)
@@ -340,7 +342,7 @@ def test_invalid_admin_policy_refuses_to_start(
     bad = tmp_path / "bad.yml"
     bad.write_text("version: 1\nrules:\n  - id: x\n    kind: no-such-kind\n    action: block\n")
     with pytest.raises(PolicyError) as err:
-        create_app(make_settings(policy=bad), workers=0)
+        create_app(make_settings(policy=bad), AppOptions(workers=0))
     assert str(err.value).startswith(f"{bad}:4:")
 
 
@@ -353,7 +355,7 @@ def test_database_behind_refuses_to_start(
         conn.exec_driver_sql("CREATE TABLE deliveries (id TEXT PRIMARY KEY)")
     engine.dispose()
     with pytest.raises(store.SchemaError, match="run `changegate db upgrade`"):
-        create_app(make_settings(database_url=url), workers=0)
+        create_app(make_settings(database_url=url), AppOptions(workers=0))
 
 
 def test_policy_reload_keeps_the_last_good_policy(

@@ -20,7 +20,7 @@ from bot import inbox, metrics, store
 from bot.forges import Delivery, Work
 from bot.governor import PolicyHolder
 from bot.governor.change import ChangeGovernor
-from bot.worker import WorkerConfig, WorkerPool
+from bot.worker import Handlers, WorkerConfig, WorkerPool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ def pool_factory(
             {"github": forge},
             WorkerConfig(**values),  # type: ignore[arg-type]
             count=count,
-            actions={"evaluate": changes.action},
+            handlers=Handlers(actions={"evaluate": changes.action}),
         )
         pools.append(pool)
         return pool
@@ -377,8 +377,7 @@ def test_other_sources_and_actions_plug_into_the_workers(
         {"github": forge},
         WorkerConfig(poll_interval=0.02),
         count=1,
-        sources={"slack": slack_click},
-        actions={"deployment-gate": gate},
+        handlers=Handlers(sources={"slack": slack_click}, actions={"deployment-gate": gate}),
     )
     for item in inbox.claim(engine, "w", limit=5, lease=60):
         pool.process(item, "w")
