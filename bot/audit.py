@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -95,37 +96,43 @@ def _lock_tail(session: Session) -> None:
         session.execute(sa.text("UPDATE audit_log SET seq = seq WHERE 1 = 0"))
 
 
-def append(
-    session: Session,
-    *,
-    action: str,
-    actor: tuple[str, str] | None = None,
-    subject: str = "",
-    sha: str = "",
-    rules: Iterable[str] = (),
-    channel: str = "",
-    delivery_id: str | None = None,
-    decision: str = "",
-    detail: dict[str, Any] | None = None,
-    at: dt.datetime | None = None,
-) -> AuditRecord:
+@dataclass(frozen=True)
+class Entry:
+    """What one audit row records: `action` (e.g. "approval.decided") by `actor`, a
+    (system, id) pair such as ("slack", "U0ALICE"), on `subject` at `sha`, under `rules`,
+    through `channel`, for `delivery_id`; `at` defaults to now."""
+
+    action: str
+    actor: tuple[str, str] | None = None
+    subject: str = ""
+    sha: str = ""
+    rules: Iterable[str] = ()
+    channel: str = ""
+    delivery_id: str | None = None
+    decision: str = ""
+    detail: dict[str, Any] | None = None
+    at: dt.datetime | None = None
+
+
+def append(session: Session, entry: Entry) -> AuditRecord:
     """Add one row at the end of the chain, in the caller's transaction (flushed, not
-    committed). `actor` is (system, id), e.g. ("slack", "U0ALICE")."""
+    committed)."""
     _lock_tail(session)
     tail = session.exec(select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
+    actor = entry.actor
     row = AuditRecord(
         seq=(tail.seq + 1) if tail else 1,
-        at=_naive(at or utcnow()),
-        action=action,
+        at=_naive(entry.at or utcnow()),
+        action=entry.action,
         actor_system=actor[0] if actor else "",
         actor=actor[1] if actor else "",
-        subject=subject,
-        sha=sha,
-        rules=list(rules),
-        channel=channel,
-        delivery_id=delivery_id or "",
-        decision=decision,
-        detail=_jsonable(detail or {}),
+        subject=entry.subject,
+        sha=entry.sha,
+        rules=list(entry.rules),
+        channel=entry.channel,
+        delivery_id=entry.delivery_id or "",
+        decision=entry.decision,
+        detail=_jsonable(entry.detail or {}),
         prev_hash=tail.hash if tail else GENESIS,
         hash="",
     )

@@ -117,14 +117,16 @@ def break_glass(
 def _refused(session: Session, glass: BreakGlass, stamp: Stamp, why: str) -> BreakGlassOutcome:
     audit.append(
         session,
-        action="break_glass.refused",
-        actor=glass.actor,
-        subject=glass.subject,
-        sha=glass.sha,
-        channel=glass.actor[0],
-        delivery_id=glass.delivery_id,
-        detail={"why": why, "reason": glass.reason},
-        at=stamp.at,
+        audit.Entry(
+            action="break_glass.refused",
+            actor=glass.actor,
+            subject=glass.subject,
+            sha=glass.sha,
+            channel=glass.actor[0],
+            delivery_id=glass.delivery_id,
+            detail={"why": why, "reason": glass.reason},
+            at=stamp.at,
+        ),
     )
     return BreakGlassOutcome(False, why)
 
@@ -181,15 +183,17 @@ def _record(
     session.flush()
     audit.append(
         session,
-        action="break_glass",
-        actor=glass.actor,
-        subject=glass.subject,
-        sha=glass.sha,
-        rules=rules,
-        channel=glass.actor[0],
-        delivery_id=glass.delivery_id,
-        decision="approved",
-        detail={"reason": glass.reason, "retro_review": retro.id},
-        at=stamp.at,
+        audit.Entry(
+            action="break_glass",
+            actor=glass.actor,
+            subject=glass.subject,
+            sha=glass.sha,
+            rules=rules,
+            channel=glass.actor[0],
+            delivery_id=glass.delivery_id,
+            decision="approved",
+            detail={"reason": glass.reason, "retro_review": retro.id},
+            at=stamp.at,
+        ),
     )
     return record

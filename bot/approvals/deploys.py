@@ -224,12 +224,14 @@ def _add_initiators(
 def _audit_gate(session: Session, run: DeployRun, decision: GateDecision, now: dt.datetime) -> None:
     audit.append(
         session,
-        action="deploy.gate",
-        subject=run.subject,
-        sha=run.sha,
-        channel="system",
-        delivery_id=run.delivery_id,
-        decision=decision.state,
-        detail={"comment": decision.comment},
-        at=now,
+        audit.Entry(
+            action="deploy.gate",
+            subject=run.subject,
+            sha=run.sha,
+            channel="system",
+            delivery_id=run.delivery_id,
+            decision=decision.state,
+            detail={"comment": decision.comment},
+            at=now,
+        ),
     )

@@ -278,16 +278,18 @@ def audit_request(
     actor = stamp.actor
     audit.append(
         session,
-        action=action,
-        actor=actor,
-        subject=request.subject,
-        sha=request.sha,
-        rules=request.rules,
-        channel="slack" if actor and actor[0] == "slack" else (actor[0] if actor else "system"),
-        delivery_id=stamp.delivery_id,
-        decision=str(request.state),
-        detail={"request": request.id, "group": request.group_name, **(detail or {})},
-        at=stamp.at,
+        audit.Entry(
+            action=action,
+            actor=actor,
+            subject=request.subject,
+            sha=request.sha,
+            rules=request.rules,
+            channel="slack" if actor and actor[0] == "slack" else (actor[0] if actor else "system"),
+            delivery_id=stamp.delivery_id,
+            decision=str(request.state),
+            detail={"request": request.id, "group": request.group_name, **(detail or {})},
+            at=stamp.at,
+        ),
     )
 
 

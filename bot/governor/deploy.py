@@ -180,15 +180,17 @@ class DeployGates:
             with Session(self.engine) as session:
                 audit.append(
                     session,
-                    action="deploy.held",
-                    actor=(forge.name, change.author) if change.author else None,
-                    subject=requests.deploy_subject(forge.name, change.repo, environment),
-                    sha=change.head,
-                    rules=["deploys.default"],
-                    channel=forge.name,
-                    delivery_id=delivery_key,
-                    decision="rejected",
-                    detail={"environment": environment, "reason": comment},
+                    audit.Entry(
+                        action="deploy.held",
+                        actor=(forge.name, change.author) if change.author else None,
+                        subject=requests.deploy_subject(forge.name, change.repo, environment),
+                        sha=change.head,
+                        rules=["deploys.default"],
+                        channel=forge.name,
+                        delivery_id=delivery_key,
+                        decision="rejected",
+                        detail={"environment": environment, "reason": comment},
+                    ),
                 )
                 session.commit()
         return inbox.DONE, comment
@@ -321,18 +323,20 @@ class DeployGates:
                     actor = (approvers[-1][0], approvers[-1][1])
             audit.append(
                 session,
-                action="deploy.played",
-                actor=actor,
-                subject=subject,
-                sha=sha,
-                rules=[f"deploys.{environment}"],
-                channel=actor[0] if actor else "system",
-                decision="approved",
-                detail={
-                    "job_id": job_id,
-                    "approved_by": approvers,
-                    "played_with": f"{forge} bot token",
-                },
+                audit.Entry(
+                    action="deploy.played",
+                    actor=actor,
+                    subject=subject,
+                    sha=sha,
+                    rules=[f"deploys.{environment}"],
+                    channel=actor[0] if actor else "system",
+                    decision="approved",
+                    detail={
+                        "job_id": job_id,
+                        "approved_by": approvers,
+                        "played_with": f"{forge} bot token",
+                    },
+                ),
             )
             session.commit()
 
@@ -351,15 +355,17 @@ class DeployGates:
             )
             audit.append(
                 session,
-                action="deploy.started",
-                actor=("gitlab", change.author) if change.author else None,
-                subject=subject,
-                sha=change.head,
-                rules=[f"deploys.{environment}"],
-                channel="gitlab",
-                delivery_id=delivery_key,
-                decision="approved" if approved else "unapproved",
-                detail={"deployment_id": deployment.target.deployment_id},
+                audit.Entry(
+                    action="deploy.started",
+                    actor=("gitlab", change.author) if change.author else None,
+                    subject=subject,
+                    sha=change.head,
+                    rules=[f"deploys.{environment}"],
+                    channel="gitlab",
+                    delivery_id=delivery_key,
+                    decision="approved" if approved else "unapproved",
+                    detail={"deployment_id": deployment.target.deployment_id},
+                ),
             )
             session.commit()
         return inbox.DONE, "started with approval" if approved else "started WITHOUT approval"

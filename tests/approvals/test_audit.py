@@ -27,16 +27,18 @@ def fill(session: Session, count: int = 5) -> None:
     for i in range(count):
         audit.append(
             session,
-            action="approval.approve" if i % 2 else "approval.requested",
-            actor=("slack", f"U0USER{i}"),
-            subject="github:acme/app#12",
-            sha=SHA,
-            rules=["prod-only"],
-            channel="slack",
-            delivery_id=f"slack:{i}",
-            decision="pending",
-            detail={"request": "r1", "n": i},
-            at=T0 + dt.timedelta(minutes=i),
+            audit.Entry(
+                action="approval.approve" if i % 2 else "approval.requested",
+                actor=("slack", f"U0USER{i}"),
+                subject="github:acme/app#12",
+                sha=SHA,
+                rules=["prod-only"],
+                channel="slack",
+                delivery_id=f"slack:{i}",
+                decision="pending",
+                detail={"request": "r1", "n": i},
+                at=T0 + dt.timedelta(minutes=i),
+            ),
         )
     session.commit()
 
@@ -129,7 +131,9 @@ def test_concurrent_appenders_keep_one_chain(shared_engine: Engine) -> None:
         try:
             for i in range(10):
                 with Session(engine) as session:
-                    audit.append(session, action="verdict", subject=f"w{n}", detail={"i": i})
+                    audit.append(
+                        session, audit.Entry(action="verdict", subject=f"w{n}", detail={"i": i})
+                    )
                     session.commit()
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
@@ -166,7 +170,10 @@ def test_any_single_field_edit_is_found(engine: Engine, details: list[dict], vic
     with Session(engine) as session:
         for i, detail in enumerate(details):
             audit.append(
-                session, action="verdict", sha=SHA, detail=detail, at=T0 + dt.timedelta(seconds=i)
+                session,
+                audit.Entry(
+                    action="verdict", sha=SHA, detail=detail, at=T0 + dt.timedelta(seconds=i)
+                ),
             )
         session.commit()
         assert audit.verify(session) == []

@@ -26,14 +26,16 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         for i, who in enumerate(["U0ALICE", "U0CAROL", "U0ALICE"]):
             audit.append(
                 session,
-                action="approval.decided",
-                actor=("slack", who),
-                subject="github:acme/app#12",
-                sha=f"{i:040d}",
-                rules=["prod-only"],
-                channel="slack",
-                delivery_id=f"d{i}",
-                decision="approved",
+                audit.Entry(
+                    action="approval.decided",
+                    actor=("slack", who),
+                    subject="github:acme/app#12",
+                    sha=f"{i:040d}",
+                    rules=["prod-only"],
+                    channel="slack",
+                    delivery_id=f"d{i}",
+                    decision="approved",
+                ),
             )
         session.commit()
     engine.dispose()

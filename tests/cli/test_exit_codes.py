@@ -53,7 +53,10 @@ def _audit_row_then(tmp_path: Path, tampering: str) -> None:
     assert run_cli("db", "upgrade", cwd=tmp_path).returncode == 0
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'changegate.db'}")
     with Session(engine) as session:
-        audit.append(session, action="verdict", actor=("github", "bot"), subject="s", sha="a" * 40)
+        audit.append(
+            session,
+            audit.Entry(action="verdict", actor=("github", "bot"), subject="s", sha="a" * 40),
+        )
         session.commit()
     with engine.begin() as conn:
         conn.execute(sa.text(tampering))

@@ -58,10 +58,12 @@ def test_audit_export_defaults_to_30_days_and_all_means_all(tmp_path: Path) -> N
         for days, subject in ((90, "old"), (1, "new")):
             audit.append(
                 session,
-                action="verdict",
-                subject=subject,
-                sha="a" * 40,
-                at=now - dt.timedelta(days=days),
+                audit.Entry(
+                    action="verdict",
+                    subject=subject,
+                    sha="a" * 40,
+                    at=now - dt.timedelta(days=days),
+                ),
             )
         session.commit()
     engine.dispose()
