@@ -35,7 +35,15 @@ from bot.approvals.requests import (
     utc_naive,
 )
 from bot.change import Approval
-from bot.policy.approvers import EMPTY_DIRECTORY, Directory, Tally, is_member, person_key, tally
+from bot.policy.approvers import (
+    EMPTY_DIRECTORY,
+    ApprovalTerms,
+    Directory,
+    Tally,
+    is_member,
+    person_key,
+    tally,
+)
 from bot.policy.schema import Policy
 
 DecisionKind = Literal["approve", "reject"]
@@ -233,9 +241,7 @@ def _tally(
         policy,
         request.group_name,
         [*approvals_of(session, request), *other_approvals],
-        head=request.sha,
-        author=None,
-        authors=initiators(request),
+        ApprovalTerms(head=request.sha, author=None, authors=initiators(request)),
         directory=directory,
     )
 

@@ -32,7 +32,7 @@ from bot.approvals.requests import (
     short_sha,
     utc_naive,
 )
-from bot.policy.approvers import EMPTY_DIRECTORY, Directory, tally
+from bot.policy.approvers import EMPTY_DIRECTORY, ApprovalTerms, Directory, tally
 from bot.policy.freeze import (
     BreakGlassInfo,
     GateDecision,
@@ -192,9 +192,7 @@ def _granted(
         policy,
         gate.approvers,
         approvals_of(session, request),
-        head=run.sha,
-        author=run.initiator,
-        authors=initiators(request),
+        ApprovalTerms(head=run.sha, author=run.initiator, authors=initiators(request)),
         directory=directory,
     )
     return counted.granted

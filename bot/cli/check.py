@@ -65,7 +65,7 @@ def register(sub: Subcommands[argparse.ArgumentParser]) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     from bot.policy.evaluate import evaluate
     from bot.policy.sources import REPOSITORY_POLICY, bundled_policy_path
-    from bot.views.git import GitError, GitView
+    from bot.views.git import GitError, GitView, Stated
 
     description = args.description or ""
     if args.description_file:
@@ -75,9 +75,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             args.repo,
             args.base,
             args.head,
-            description=description,
-            labels=tuple(args.labels) if args.labels is not None else None,
-            draft=args.draft,
+            stated=Stated(
+                description=description,
+                labels=tuple(args.labels) if args.labels is not None else None,
+                draft=args.draft,
+            ),
         )
     except GitError as exc:
         raise UsageError(str(exc)) from None

@@ -11,7 +11,7 @@ Renames show as a deletion and an addition. Submodule pointers are not files: le
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.change import FileStatus
@@ -82,9 +82,9 @@ def diff_trees(source: TreeSource, base: str, head: str, budget: Budget) -> list
         after, cut = (before, cut) if head == base else source.whole(head, budget)
         if not cut:
             return _diff_blobs(_blobs(before), _blobs(after))
-    out: list[TreeChange] = []
-    _walk(source, base, head, "", base, head, budget, out)
-    return sorted(out, key=lambda c: c.path)
+    walk = _Walk(source, base, head, budget)
+    walk.level("", base, head)
+    return sorted(walk.out, key=lambda c: c.path)
 
 
 def list_tree(source: TreeSource, commit: str, budget: Budget) -> dict[str, str]:
@@ -97,9 +97,9 @@ def list_tree(source: TreeSource, commit: str, budget: Budget) -> dict[str, str]
 
 
 def _walk_one(source: TreeSource, commit: str, budget: Budget) -> list[TreeChange]:
-    out: list[TreeChange] = []
-    _walk(source, commit, commit, "", None, commit, budget, out)
-    return out
+    walk = _Walk(source, commit, commit, budget)
+    walk.level("", None, commit)
+    return walk.out
 
 
 def _blobs(entries: list[Entry]) -> dict[str, str]:
@@ -121,36 +121,38 @@ def _diff_blobs(before: dict[str, str], after: dict[str, str]) -> list[TreeChang
     return out
 
 
-def _walk(
-    source: TreeSource,
-    base: str,
-    head: str,
-    path: str,
-    old_tree: str | None,
-    new_tree: str | None,
-    budget: Budget,
-    out: list[TreeChange],
-) -> None:
-    """Compare one directory level, descending only where the subtree ids differ."""
-    left = _named(source.level(base, path, old_tree, budget)) if old_tree else {}
-    right = _named(source.level(head, path, new_tree, budget)) if new_tree else {}
-    for name in sorted(left.keys() | right.keys()):
-        a, b = left.get(name), right.get(name)
-        if a is not None and b is not None and a.type == b.type and a.sha == b.sha:
-            continue
-        sub = f"{path}/{name}" if path else name
-        a_tree = a.sha if a is not None and a.type == "tree" else None
-        b_tree = b.sha if b is not None and b.type == "tree" else None
-        if a_tree or b_tree:
-            _walk(source, base, head, sub, a_tree, b_tree, budget, out)
-        a_blob = a is not None and a.type == "blob"
-        b_blob = b is not None and b.type == "blob"
-        if a_blob and b_blob:
-            out.append(TreeChange(sub, FileStatus.MODIFIED, b.sha if b else None))
-        elif a_blob:
-            out.append(TreeChange(sub, FileStatus.DELETED, a.sha if a else None))
-        elif b_blob:
-            out.append(TreeChange(sub, FileStatus.ADDED, b.sha if b else None))
+@dataclass
+class _Walk:
+    """A walk down the trees of `base` and `head`, gathering the changed files in `out`."""
+
+    source: TreeSource
+    base: str
+    head: str
+    budget: Budget
+    out: list[TreeChange] = field(default_factory=list)
+
+    def level(self, path: str, old_tree: str | None, new_tree: str | None) -> None:
+        """Compare one directory level, descending only where the subtree ids differ."""
+        source, budget = self.source, self.budget
+        left = _named(source.level(self.base, path, old_tree, budget)) if old_tree else {}
+        right = _named(source.level(self.head, path, new_tree, budget)) if new_tree else {}
+        for name in sorted(left.keys() | right.keys()):
+            a, b = left.get(name), right.get(name)
+            if a is not None and b is not None and a.type == b.type and a.sha == b.sha:
+                continue
+            sub = f"{path}/{name}" if path else name
+            a_tree = a.sha if a is not None and a.type == "tree" else None
+            b_tree = b.sha if b is not None and b.type == "tree" else None
+            if a_tree or b_tree:
+                self.level(sub, a_tree, b_tree)
+            a_blob = a is not None and a.type == "blob"
+            b_blob = b is not None and b.type == "blob"
+            if a_blob and b_blob:
+                self.out.append(TreeChange(sub, FileStatus.MODIFIED, b.sha if b else None))
+            elif a_blob:
+                self.out.append(TreeChange(sub, FileStatus.DELETED, a.sha if a else None))
+            elif b_blob:
+                self.out.append(TreeChange(sub, FileStatus.ADDED, b.sha if b else None))
 
 
 def _named(entries: list[Entry]) -> dict[str, Entry]:

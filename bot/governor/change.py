@@ -272,15 +272,17 @@ class ChangeGovernor:
         note = override.note if override is not None else None
         store.save_evaluation(
             self.engine,
-            token=token,
-            forge=forge.name,
-            subject=judged.subject,
-            repo=change.repo,
-            number=change.number,
-            verdict=verdict,
-            delivery_id=delivery_key,
-            change=change,
-            note=note,
+            store.PublishedVerdict(
+                token=token,
+                forge=forge.name,
+                subject=judged.subject,
+                repo=change.repo,
+                number=change.number,
+                verdict=verdict,
+                delivery_id=delivery_key,
+                change=change,
+                note=note,
+            ),
         )
         if note is not None:
             forge.publish(change, verdict, judged.details_url, note=note)

@@ -136,23 +136,31 @@ class Tally:
     ignored: tuple[tuple[str, str], ...]  # (who, why not)
 
 
+@dataclass(frozen=True)
+class ApprovalTerms:
+    """What an approval must be to count: given on `head` (and after `since`, when the
+    change was retargeted), by none of those who set the change in motion: its `author`
+    and `authors` (a deploy's initiators)."""
+
+    head: str
+    author: tuple[str, str] | None = None
+    authors: Iterable[tuple[str, str]] = ()
+    since: dt.datetime | None = None
+
+
 def tally(
     policy: Policy,
     group_name: str,
     approvals: Iterable[Approval],
+    terms: ApprovalTerms,
     *,
-    head: str,
-    author: tuple[str, str] | None,
     directory: Directory = EMPTY_DIRECTORY,
-    authors: Iterable[tuple[str, str]] = (),
-    since: dt.datetime | None = None,
 ) -> Tally:
-    """Distinct members of `group_name` who approved `head`, excluding the author and
-    `authors` (everyone else who set the change in motion: a deploy's initiators). With
-    `since` (the change was retargeted), only approvals given after it count."""
+    """Distinct members of `group_name` whose approvals count on `terms`."""
+    head, author, since = terms.head, terms.author, terms.since
     group = policy.groups[group_name]
     excluded_identities = [
-        (system, user) for system, user in ([author] if author else []) + list(authors)
+        (system, user) for system, user in ([author] if author else []) + list(terms.authors)
         if system and user
     ]  # fmt: skip
     excluded = {person_key(policy, *who, directory) for who in excluded_identities}

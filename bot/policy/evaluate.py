@@ -16,7 +16,14 @@ from bot.change import (
     Finding,
     Verdict,
 )
-from bot.policy.approvers import EMPTY_DIRECTORY, SYSTEMS, Directory, is_member, tally
+from bot.policy.approvers import (
+    EMPTY_DIRECTORY,
+    SYSTEMS,
+    ApprovalTerms,
+    Directory,
+    is_member,
+    tally,
+)
 from bot.policy.carryover import least_approved
 from bot.policy.preexisting import TouchedLines, judge_change_only
 from bot.policy.schema import Policy
@@ -174,10 +181,8 @@ def approval_statuses(
                 tally,
                 policy,
                 rule.approvers,
-                head=change.head,
-                author=author,
+                terms=ApprovalTerms(head=change.head, author=author, since=change.basis_since),
                 directory=directory,
-                since=change.basis_since,
             ),
         )
         statuses.append(

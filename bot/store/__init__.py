@@ -15,6 +15,7 @@ from bot.store.engine import (
     ping,
 )
 from bot.store.evaluations import (
+    PublishedVerdict,
     claim_head,
     evaluation_by_token,
     new_token,
@@ -57,6 +58,7 @@ __all__ = [
     "DatabaseUnavailable",
     "DeliveryRecord",
     "EvaluationRecord",
+    "PublishedVerdict",
     "SchemaError",
     "SubjectHead",
     "advisory_key",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,22 +75,28 @@ def record_basis(engine: Engine, subject: str, head_sha: str, basis: str) -> dt.
         return now if rows else None
 
 
-def save_evaluation(
-    engine: Engine,
-    *,
-    token: str,
-    forge: str,
-    subject: str,
-    repo: str,
-    number: int | None,
-    verdict: Verdict,
-    delivery_id: str | None,
-    change: Change | None = None,
-    note: str | None = None,
-) -> None:
+@dataclass(frozen=True)
+class PublishedVerdict:
+    """A verdict as published: `token` names its details page; where it was judged
+    (`forge`, `subject`, `repo`, `number`) and for which delivery; the change, when
+    known (its title, author and basis); the note of an override."""
+
+    token: str
+    forge: str
+    subject: str
+    repo: str
+    number: int | None
+    verdict: Verdict
+    delivery_id: str | None
+    change: Change | None = None
+    note: str | None = None
+
+
+def save_evaluation(engine: Engine, published: PublishedVerdict) -> None:
     """Store a published verdict with what the details page explains: who counted toward
     each approval, which approvals did not count and why, the change's title and author,
     and the note of an override (a Slack rejection or a break-glass)."""
+    verdict, change, note = published.verdict, published.change, published.note
     data = json.loads(json.dumps(verdict.as_dict()))
     for entry, status in zip(data["approvals"], verdict.approvals, strict=True):
         entry["approvers"] = list(status.approvers)
@@ -103,16 +110,16 @@ def save_evaluation(
     with engine.begin() as conn:
         conn.execute(
             sa.insert(evaluations).values(
-                token=token,
-                forge=forge,
-                subject=subject,
-                repo=repo,
-                number=number,
+                token=published.token,
+                forge=published.forge,
+                subject=published.subject,
+                repo=published.repo,
+                number=published.number,
                 base_sha=verdict.base,
                 head_sha=verdict.head or "",
                 decision=str(verdict.decision),
                 verdict=data,
-                delivery_id=delivery_id,
+                delivery_id=published.delivery_id,
                 created_at=utcnow(),
             )
         )

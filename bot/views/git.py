@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import threading
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -50,17 +51,21 @@ _STATUS = {
 }
 
 
+@dataclass(frozen=True)
+class Stated:
+    """What git cannot tell about a change and the caller may state: the description,
+    author, labels and draft flag that `if:` / `unless:` conditions read (None: not said,
+    and a condition needing it fails closed)."""
+
+    description: str = ""
+    author: str | None = None
+    labels: tuple[str, ...] | None = None
+    draft: bool | None = None
+
+
 class GitView(FileView):
     def __init__(
-        self,
-        repo: str | Path,
-        base: str,
-        head: str,
-        *,
-        description: str = "",
-        author: str | None = None,
-        labels: tuple[str, ...] | None = None,
-        draft: bool | None = None,
+        self, repo: str | Path, base: str, head: str, *, stated: Stated = Stated()
     ) -> None:
         self.repo = Path(repo)
         if not (self.repo / ".git").exists() and not _is_git_dir(self.repo):
@@ -72,10 +77,10 @@ class GitView(FileView):
                 repo=str(self.repo),
                 base=base_sha,
                 head=head_sha,
-                author=author,
-                description=description,
-                labels=labels,
-                draft=draft,
+                author=stated.author,
+                description=stated.description,
+                labels=stated.labels,
+                draft=stated.draft,
             )
         )
         self.merge_base = self._merge_base(base_sha, head_sha)

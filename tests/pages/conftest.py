@@ -113,13 +113,15 @@ def save_evaluation(
     """Save through the store, then (with `enriched`) store the full verdict JSON."""
     store.save_evaluation(
         engine,
-        token=token,
-        forge=change.forge,
-        subject=subject,
-        repo=change.repo,
-        number=change.number,
-        verdict=verdict,
-        delivery_id=None,
+        store.PublishedVerdict(
+            token=token,
+            forge=change.forge,
+            subject=subject,
+            repo=change.repo,
+            number=change.number,
+            verdict=verdict,
+            delivery_id=None,
+        ),
     )
     values: dict[str, Any] = {}
     if enriched:

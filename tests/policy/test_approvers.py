@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from bot.change import Approval
-from bot.policy.approvers import Directory, identities_of, is_member, person_key, tally
+from bot.policy.approvers import (
+    ApprovalTerms,
+    Directory,
+    identities_of,
+    is_member,
+    person_key,
+    tally,
+)
 from bot.policy.schema import load_policy_text
 
 POLICY = """
@@ -75,7 +82,11 @@ def test_a_review_and_a_click_by_one_person_count_once_and_the_author_not_at_all
         Approval(system="slack", user="U0AL2", sha=SHA, via="slack"),  # alice, the author
     ]
     counted = tally(
-        policy, "senior", approvals, head=SHA, author=("github", "alice"), directory=directory
+        policy,
+        "senior",
+        approvals,
+        ApprovalTerms(head=SHA, author=("github", "alice")),
+        directory=directory,
     )
     assert counted.granted == ("erin (github)",)
     assert counted.ignored == (("U0AL2 (slack)", "the author cannot approve their own change"),)
@@ -101,13 +112,17 @@ def test_an_unlinked_identity_on_another_system_may_be_the_unlinked_author() -> 
         Approval("slack", "U0CAROL", SHA),  # linked: known to be carol
         Approval("github", "bob", SHA),  # the same system: another login is another human
     ]
-    counted = tally(policy, "senior", approvals, head=SHA, author=("github", "alice"))
+    counted = tally(
+        policy, "senior", approvals, ApprovalTerms(head=SHA, author=("github", "alice"))
+    )
     assert counted.granted == ("U0CAROL (slack)", "bob (github)")
     [(who, why)] = counted.ignored
     assert who == "U0ALICE (slack)"
     assert "alice (github), who made this change, is in senior unlinked too" in why
     # an author who is linked (or not in the group) is told apart: nothing is suspect
-    by_carol = tally(policy, "senior", approvals, head=SHA, author=("github", "carol"))
+    by_carol = tally(
+        policy, "senior", approvals, ApprovalTerms(head=SHA, author=("github", "carol"))
+    )
     assert len(by_carol.granted) == 2 and by_carol.ignored[0][1].startswith("the author")
-    by_dan = tally(policy, "senior", approvals, head=SHA, author=("github", "dan"))
+    by_dan = tally(policy, "senior", approvals, ApprovalTerms(head=SHA, author=("github", "dan")))
     assert len(by_dan.granted) == 3 and by_dan.ignored == ()

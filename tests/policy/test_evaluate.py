@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from bot.change import Action, Approval, Decision
-from bot.policy.approvers import Directory, tally
+from bot.policy.approvers import ApprovalTerms, Directory, tally
 from bot.policy.evaluate import evaluate
 from bot.policy.merge import merge_policies
 from bot.policy.schema import load_policy_text
@@ -97,7 +97,9 @@ def test_approvals_that_do_not_count_say_why(approval: Approval, why: str) -> No
             }
         }
     )
-    counted = tally(policy, "senior", [approval], head="head", author=("github", "bob"))
+    counted = tally(
+        policy, "senior", [approval], ApprovalTerms(head="head", author=("github", "bob"))
+    )
     assert counted.granted == ()
     assert why in counted.ignored[0][1]
 

@@ -38,13 +38,15 @@ def judge(engine, forge: MemoryForge, number: int, files: dict[str, str]) -> Non
     verdict = evaluate(CURRENT, forge.view(work.change))
     store.save_evaluation(
         engine,
-        token=store.new_token(),
-        forge="github",
-        subject=work.subject,
-        repo="acme/app",
-        number=number,
-        verdict=verdict,
-        delivery_id=f"d{number}",
+        store.PublishedVerdict(
+            token=store.new_token(),
+            forge="github",
+            subject=work.subject,
+            repo="acme/app",
+            number=number,
+            verdict=verdict,
+            delivery_id=f"d{number}",
+        ),
     )
 
 
