@@ -1,15 +1,15 @@
 """Time to verdict: webhook received -> check run completed, for one pull request of many files.
 
     python bench/time_to_verdict.py [--files 100] [--deliveries 20] [--latency 0.05]
-                                    [--reads 1,8]
+                                    [--reads 1,8,8-unspaced]
                                     [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
 For each `--reads` setting (GitHubOptions.max_concurrent_reads: 1 is one file at a time, as
-changegate read before; 8 is the default) on a fresh PostgreSQL schema: one server process
-(`create_app(Settings())`, as `changegate serve` builds it, without in-process workers) and
-one worker process (`run_workers`, as `changegate worker`, its forge built with that
-setting and production's spacing of writes, 1 s apart), pointed at a GitHub stand-in (in this process)
-that answers every API call after `--latency` seconds. Each delivery is a signed
+changegate read before; 8 is the default; `8-unspaced` is 8 without production's spacing of
+writes, 1 s apart) on a fresh PostgreSQL schema: one server process (`create_app(Settings())`,
+as `changegate serve` builds it, without in-process workers) and one worker process
+(`run_workers`, as `changegate worker`, its forge built with that setting), pointed at a
+GitHub stand-in (in this process) that answers every API call after `--latency` seconds. Each delivery is a signed
 `pull_request` webhook for its own pull request changing `--files` Kubernetes manifests (new
 contents each time, so nothing is in the worker's blob cache), posted one at a time: the
 clock runs from the POST until the stand-in holds the completed `changegate` check run.
@@ -51,8 +51,10 @@ drop_schema, fresh_schema, wait_for = _e2e.drop_schema, _e2e.fresh_schema, _e2e.
 FILE_READS = ("/git/blobs/", "/contents/", "/git/trees/")
 
 
-def worker(reads: int) -> None:
-    """One `changegate worker` process reading up to `reads` files at a time."""
+def worker(config: str) -> None:
+    """One `changegate worker` process reading up to `reads` files at a time; `-unspaced`
+    turns production's spacing of writes (1 s apart) off."""
+    reads = int(config.split("-")[0])
     from bot.forges.github import GitHubForge, GitHubOptions
     from bot.settings import Settings
     from bot.worker import WorkerOptions, run_workers
@@ -63,7 +65,7 @@ def worker(reads: int) -> None:
         APP_ID,
         settings.github_private_key_path.read_text(),
         settings.github_api_url,
-        GitHubOptions(max_concurrent_reads=reads),
+        GitHubOptions(max_concurrent_reads=reads, throttle=not config.endswith("-unspaced")),
     )
     run_workers(settings, WorkerOptions(forges={"github": forge}))
 
@@ -118,7 +120,7 @@ class Verdict:
 
 @dataclass
 class Result:
-    reads: int
+    reads: str
     verdicts: list[Verdict] = field(default_factory=list)
     rerun: Verdict | None = None
 
@@ -163,7 +165,7 @@ def deliver(http: httpx.Client, standin: Any, repo: str, number: int) -> Verdict
     return classify(finished - started, list(standin.requests[calls_before:]))
 
 
-def run_config(reads: int, numbers: list[int], rerun: int, *, standin: Any, repo: str,
+def run_config(reads: str, numbers: list[int], rerun: int, *, standin: Any, repo: str,
                workdir: Path, key_path: Path, base_url: str) -> Result:  # fmt: skip
     schema, url = fresh_schema(base_url)
     env = changegate_env(workdir, url, standin.url, key_path, workers=0)
@@ -228,7 +230,7 @@ def main() -> int:
     parser.add_argument("--reads", default="1,8")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    settings = [int(r) for r in args.reads.split(",")]
+    settings = args.reads.split(",")
 
     from standins.github import GitHubStandIn
     from standins.gitrepo import GitRepo
@@ -268,6 +270,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_worker":
-        worker(int(sys.argv[2]))
+        worker(sys.argv[2])
     else:
         sys.exit(main())
