@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from bot.durations import parse_duration
-from bot.rules.base import StrictModel
+from bot.rules.strict import StrictModel
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

@@ -24,7 +24,7 @@ from bot.durations import parse_duration
 from bot.formats import yamldoc
 from bot.policy.crossrefs import cross_reference_problems
 from bot.policy.freeze import BreakGlassSettings, FreezeWindow
-from bot.rules.base import RuleBase, StrictModel, check_globs, compile_globs
+from bot.rules.base import RuleBase, check_globs, compile_globs
 from bot.rules.dependency_upgrade import DependencyMajorUpgradeRule
 from bot.rules.env_drift import EnvDriftRule
 from bot.rules.expression import ExpressionRule
@@ -32,6 +32,7 @@ from bot.rules.migration_playbook import MigrationPlaybookRule
 from bot.rules.paths import PathsRule
 from bot.rules.prod_only import ProdOnlyChangeRule
 from bot.rules.shared_resource import SharedResourceRule
+from bot.rules.strict import StrictModel
 from bot.rules.unpinned_image import UnpinnedImageRule
 from bot.rules.yaml_coercion import YamlVersionCoercionRule
 

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError
 from bot.change import Approval, Finding
 from bot.policy.evaluate import evaluate
 from bot.policy.schema import Policy, PolicyError, PolicyProblem, load_policy_file
-from bot.rules.base import StrictModel
+from bot.rules.strict import StrictModel
 from bot.views.memory import MemoryView
 
 

@@ -7,17 +7,13 @@ from functools import cached_property
 from typing import ClassVar, Literal
 
 import pathspec
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from bot.change import Action, ChangedFile, Finding
+from bot.rules.conditions import Condition
 from bot.rules.linear_regex import compile_globs, unclosed_bracket
+from bot.rules.strict import StrictModel
 from bot.views.base import FileView
-
-
-class StrictModel(BaseModel):
-    """Policy models refuse unknown keys: a typo must be an error, not a silent no-op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def check_globs(patterns: list[str]) -> list[str]:
@@ -76,9 +72,6 @@ class RuleContext:
         if not from_repository:
             return admins
         return admins or found
-
-
-from bot.rules.conditions import Condition  # noqa: E402 - it builds on StrictModel above
 
 
 class RuleBase(StrictModel):

@@ -18,8 +18,8 @@ from typing import Any
 import re2
 from pydantic import Field, field_validator, model_validator
 
-from bot.rules.base import StrictModel
 from bot.rules.linear_regex import compile_regex
+from bot.rules.strict import StrictModel
 
 UNKNOWN = None  # a predicate's outcome when the fact is missing
 #: (predicate as written, outcome or UNKNOWN, what was seen)

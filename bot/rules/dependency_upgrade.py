@@ -33,7 +33,8 @@ from bot.formats.dependencies import (
     is_manifest,
     read_dependencies,
 )
-from bot.rules.base import RuleBase, RuleContext, StrictModel
+from bot.rules.base import RuleBase, RuleContext
+from bot.rules.strict import StrictModel
 
 
 class DependencyMajorUpgradeOptions(StrictModel):

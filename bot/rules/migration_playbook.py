@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from bot.change import Finding
-from bot.rules.base import WHOLE_FILE, RuleBase, RuleContext, StrictModel
+from bot.rules.base import WHOLE_FILE, RuleBase, RuleContext
 from bot.rules.linear_regex import MAX_SEARCHED, compile_regex, find_all
+from bot.rules.strict import StrictModel
 
 DEFAULT_LINK_PATTERN = r"https://runbooks\.example\.com/\S+|docs/playbooks/\S+\.md"
 #: Repository paths looked up per description: a description cannot make the bot fetch

@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import Field
 
 from bot.change import Finding
-from bot.rules.base import WHOLE_FILE, RuleBase, RuleContext, StrictModel
+from bot.rules.base import WHOLE_FILE, RuleBase, RuleContext
+from bot.rules.strict import StrictModel
 
 
 class ProdOnlyChangeOptions(StrictModel):

@@ -20,7 +20,8 @@ from pydantic import Field
 
 from bot.change import Finding
 from bot.formats.endpoints import GENERIC_KINDS, Endpoint, find_endpoints
-from bot.rules.base import RuleBase, RuleContext, StrictModel
+from bot.rules.base import RuleBase, RuleContext
+from bot.rules.strict import StrictModel
 
 #: How many other references a message names before "and N more".
 MAX_NAMED = 3

@@ -37,7 +37,8 @@ from bot.formats.images import (
     mask_templates,
     parse_reference,
 )
-from bot.rules.base import RuleBase, RuleContext, StrictModel
+from bot.rules.base import RuleBase, RuleContext
+from bot.rules.strict import StrictModel
 
 #: Tags that name a moving target rather than a release (docs/reading-files.md lists them).
 #: A listed tag with a variant suffix (`lts-alpine`, `latest-slim`) moves with it.

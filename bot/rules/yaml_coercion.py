@@ -35,7 +35,8 @@ from bot.formats.yamldoc import (
     walk,
 )
 from bot.formats.yamlscalars import Dialect, Reading, dialect_of, print_plain, read_scalar
-from bot.rules.base import RuleBase, RuleContext, StrictModel
+from bot.rules.base import RuleBase, RuleContext
+from bot.rules.strict import StrictModel
 
 
 class YamlVersionCoercionOptions(StrictModel):
