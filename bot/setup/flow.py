@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from github import Github, GithubException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.forges.github.manifest import ConversionRefused, convert_manifest_code
 from bot.pages.links import github_web_url
 from bot.pages.templates import SECURITY_HEADERS, TEMPLATES, Renderer
 from bot.setup import manifest, stored
@@ -283,8 +283,8 @@ class SetupFlow:
                     request, 404, "Not found: setup is over, the GitHub App exists"
                 )
             try:
-                data = convert(target.api_url, code)
-            except GithubException as exc:
+                data = convert_manifest_code(target.api_url, code)
+            except ConversionRefused as exc:
                 log.warning("GitHub refused the manifest code: %s %s", exc.status, exc.data)
                 if exc.status in (404, 422):
                     return self.renderer.error(
@@ -359,16 +359,3 @@ def partly_configured(settings: Any) -> bool:
     return bool(
         settings.github_app_id or settings.github_private_key_path or settings.github_webhook_secret
     )
-
-
-def convert(api_url: str, code: str) -> dict[str, Any]:
-    """`POST /app-manifests/{code}/conversions` with PyGithub's requester: no credentials,
-    the code is the credential. Raises `GithubException` when GitHub refuses it."""
-    gh = Github(base_url=api_url, timeout=15, retry=None)
-    try:
-        _headers, data = gh.requester.requestJsonAndCheck(
-            "POST", f"/app-manifests/{urllib.parse.quote(code, safe='')}/conversions"
-        )
-    finally:
-        gh.close()
-    return dict(data)
