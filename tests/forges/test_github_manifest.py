@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from standins.github import GitHubStandIn
 
 from bot.forges.github.manifest import ConversionRefused, convert_manifest_code
+
+from standins.github import GitHubStandIn
 
 
 def test_a_code_converts_once_into_the_apps_credentials(github: GitHubStandIn) -> None:
