@@ -45,11 +45,12 @@ from bot.pages.templates import (
     wants_json,
 )
 from bot.pages.verdict import VerdictPage
+from bot.settings import Settings
 
 
 def routes(
     engine: Engine,
-    settings: Any,
+    settings: Settings,
     policy: PolicySource,
     *,
     admin_token: str | None = None,
@@ -74,7 +75,7 @@ def routes(
     ]
 
 
-def github_admins(settings: Any, forge: Any = None) -> GitHubAdmins | None:
+def github_admins(settings: Settings, forge: Any = None) -> GitHubAdmins | None:
     """GitHub sign-in when `settings` (a `Settings`, or anything shaped like the parts the
     pages read) enables it; the GitHub forge, when given, reads the admins' teams."""
     enabled = getattr(settings, "github_sign_in_enabled", False)

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.pages.templates import SECURITY_HEADERS, Renderer, wants_json
 from bot.policy.approvers import Directory
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ class SignInPages:
     """`/admin/login` (the admin token), `/admin/login/github` and its callback (GitHub
     sign-in), `/admin/logout`."""
 
-    def __init__(self, settings: Any, guard: AdminGuard) -> None:
+    def __init__(self, settings: Settings, guard: AdminGuard) -> None:
         self.settings = settings
         self.guard = guard
         self.auth = guard.auth

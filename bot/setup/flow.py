@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute, Route
 from bot.forges.github.manifest import ConversionRefused, convert_manifest_code
 from bot.pages.links import github_web_url
 from bot.pages.templates import SECURITY_HEADERS, TEMPLATES, Renderer
+from bot.settings import Settings
 from bot.setup import manifest, stored
 from bot.setup.manifest import GitHubTarget, ManifestError
 
@@ -64,7 +65,7 @@ class _Pending:
 class SetupFlow:
     """The start page and the setup routes of one server."""
 
-    def __init__(self, settings: Any, policy: Any = None) -> None:
+    def __init__(self, settings: Settings, policy: Any = None) -> None:
         self.settings = settings
         self.policy = policy
         # only on a clean slate: a half-configured GitHub (say, a webhook secret from the
@@ -322,7 +323,7 @@ class SetupFlow:
 
 
 def next_steps(
-    settings: Any, summary: dict[str, str], kept: stored.StoredApp | None, policy_path: str
+    settings: Settings, summary: dict[str, str], kept: stored.StoredApp | None, policy_path: str
 ) -> list[str]:
     """What a newcomer does next, in order; `kept` is the App registered from this page."""
     s = settings
@@ -354,7 +355,7 @@ def next_steps(
     return steps
 
 
-def partly_configured(settings: Any) -> bool:
+def partly_configured(settings: Settings) -> bool:
     """Any of the App's own settings is set (the environment, or a kept App)."""
     return bool(
         settings.github_app_id or settings.github_private_key_path or settings.github_webhook_secret

@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from bot.forges.github import GitHubForge
+from bot.settings import Settings
 from bot.setup import stored
 
 
@@ -25,7 +26,7 @@ class GitHubNotRegistered(AttributeError):
 class PendingGitHub:
     name = "github"
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._forge: Any = None
         self._lock = threading.Lock()

@@ -26,6 +26,8 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from bot.settings import Settings
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "changegate-github-app.json"
@@ -75,7 +77,7 @@ class StoredApp:
         )
 
 
-def app_file(settings: Any) -> Path:
+def app_file(settings: Settings) -> Path:
     """The file of the registered App: the `github_app_file` setting, else beside the
     SQLite database, else in the working directory."""
     explicit = getattr(settings, "github_app_file", None)
@@ -123,7 +125,7 @@ def load(path: Path) -> StoredApp | None:
         return None
 
 
-def apply(settings: Any, app: StoredApp) -> list[str]:
+def apply(settings: Settings, app: StoredApp) -> list[str]:
     """Fill the GitHub settings the environment left unset; return the ones filled."""
     explicit: set[str] = getattr(settings, "model_fields_set", set())
     filled = []
@@ -146,7 +148,7 @@ _lock = threading.Lock()
 _read: dict[Path, tuple[float, StoredApp | None]] = {}  # file -> (mtime, what it held)
 
 
-def refresh(settings: Any) -> bool:
+def refresh(settings: Settings) -> bool:
     """Apply the kept App if GitHub is not configured yet; True when it is afterwards.
     The file is read again only when its mtime changed (a broken file is logged once)."""
     if settings.github_enabled:
@@ -167,7 +169,7 @@ def refresh(settings: Any) -> bool:
     return bool(settings.github_enabled)
 
 
-def webhook_secret(settings: Any) -> SecretStr | None:
+def webhook_secret(settings: Settings) -> SecretStr | None:
     """The current GitHub webhook secret: the setting, or the registered App's once there
     is one (the ingress asks for every delivery, so a registration needs no restart)."""
     if settings.github_webhook_secret is None:
