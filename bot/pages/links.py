@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+
+from bot.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def github_web_url(api_url: str) -> str:
     return f"{parts.scheme or 'https'}://{host}{path}".rstrip("/")
 
 
-def forge_web_base(settings: Any, forge: str) -> str | None:
+def forge_web_base(settings: Settings, forge: str) -> str | None:
     """The forge's web address, derived from the API settings (`github_web_url`), or
     GitLab's own URL."""
     if forge == "github":
@@ -61,7 +62,7 @@ class ForgeLinks:
     base: str | None
 
     @classmethod
-    def of(cls, settings: Any, forge: str) -> ForgeLinks:
+    def of(cls, settings: Settings, forge: str) -> ForgeLinks:
         return cls(forge, forge_web_base(settings, forge))
 
     @property

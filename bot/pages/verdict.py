@@ -32,6 +32,7 @@ from bot.pages.queries import (
 )
 from bot.pages.templates import Renderer, short
 from bot.policy.schema import Policy
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class VerdictPage:
     def __init__(
         self,
         engine: Engine,
-        settings: Any,
+        settings: Settings,
         policy: PolicySource,
         renderer: Renderer,
         auth: AdminAuth,
