@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from bot.forges.github.manifest import ConversionRefused, convert_manifest_code
 
 from standins.github import GitHubStandIn
+
+
+@pytest.fixture
+def github(app_key: tuple[str, str]) -> Iterator[GitHubStandIn]:
+    """A stand-in of its own: a conversion makes the new App the one whose key it trusts,
+    which the session's shared stand-in must not learn."""
+    with GitHubStandIn(4242, app_key[1]) as standin:
+        yield standin
 
 
 def test_a_code_converts_once_into_the_apps_credentials(github: GitHubStandIn) -> None:
