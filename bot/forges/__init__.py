@@ -15,7 +15,15 @@ from typing import Any, Protocol
 import orjson
 
 from bot.change import Approval, Change, Verdict
-from bot.forges.work import RECHECK, DeployKind, Deployment, DeployTarget, Landed, Work
+from bot.forges.work import (
+    RECHECK,
+    DeployKind,
+    Deployment,
+    DeploymentGone,
+    DeployTarget,
+    Landed,
+    Work,
+)
 from bot.policy.approvers import Directory
 from bot.views.base import FileView
 
@@ -24,6 +32,7 @@ __all__ = [
     "Delivery",
     "DeployKind",
     "DeployTarget",
+    "DeploymentGone",
     "Deployment",
     "Forge",
     "Landed",
@@ -108,5 +117,6 @@ class Forge(Protocol):
         """Answer a deployment waiting on changegate: approve or reject a GitHub protection
         rule or a GitLab blocked deployment, play GitLab manual jobs once approved (a
         rejected one stays unplayed). Returns the ids of the jobs it started, for the
-        audit log. A target of another forge's kind is a bug: ValueError."""
+        audit log. A target of another forge's kind is a bug: ValueError. A deployment that
+        no longer waits raises DeploymentGone."""
         ...

@@ -25,6 +25,20 @@ class DeployKind(StrEnum):
     STARTED = "deployment"  # GitLab: a deployment created or running: nothing waits on us
 
 
+class DeploymentGone(Exception):
+    """The forge no longer waits for this answer (the run or job was answered, timed out or
+    cancelled): retrying cannot change that."""
+
+    def __init__(self, status: int, detail: object) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+
+
+#: answers the forge refuses because nothing waits any more (GitHub 404/422 on an answered
+#: or timed-out run; GitLab 400 "Unplayable Job", 404, 409)
+DEPLOYMENT_GONE_STATUSES = frozenset({400, 404, 409, 422})
+
+
 @dataclass(frozen=True)
 class DeployTarget:
     """What it takes to answer one waiting deployment: given to `Forge.answer_deployment`,

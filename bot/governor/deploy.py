@@ -33,7 +33,7 @@ from bot.approvals import queries, requests
 from bot.approvals.deploys import DeployRun, gate_deploy
 from bot.approvals.models import ApprovalRequestRecord, RequestKind
 from bot.change import Change
-from bot.forges import DeployKind, Deployment, DeployTarget, Forge, Work
+from bot.forges import DeployKind, Deployment, DeploymentGone, DeployTarget, Forge, Work
 from bot.governor.messages import SlackRequests
 from bot.governor.policy import PolicyHolder, effective_policy, policy_at
 from bot.governor.routing import Result, forge_of
@@ -42,9 +42,6 @@ from bot.policy.freeze import GateDecision
 from bot.policy.schema import DeployGate, Policy
 
 log = logging.getLogger(__name__)
-#: answers the forge refuses because nothing waits any more (GitHub 404/422 on an answered
-#: or timed-out run; GitLab 400 "Unplayable Job", 404, 409)
-GONE_STATUSES = frozenset({400, 404, 409, 422})
 
 
 def last_verdict(engine: Engine, forge: str, repo: str, sha: str) -> str | None:
@@ -265,14 +262,10 @@ class DeployGates:
     ) -> None:
         try:
             self._send(forge, repo, environment, entry, decision, request)
-        except Exception as exc:
-            status = getattr(exc, "status", None) or getattr(exc, "response_code", None)
-            if status not in GONE_STATUSES:
-                raise  # retried with the delivery
-            # the run or job no longer waits (answered, timed out, cancelled): retrying
-            # cannot change that, and the decision itself is in the audit log
+        except DeploymentGone as exc:  # anything else is retried with the delivery
+            # the decision itself is in the audit log
             log.warning("%s %s: the forge no longer waits for an answer (%s): %s",
-                        repo, environment, status, exc)  # fmt: skip
+                        repo, environment, exc.status, exc)  # fmt: skip
 
     def _send(
         self,
@@ -308,7 +301,11 @@ class DeployGates:
         approvers: list[list[str]] = []
         actor: tuple[str, str] | None = None
         sha = request.sha if request is not None else ""
-        subject = request.subject if request is not None else f"{forge}:{repo}@{environment}"
+        subject = (
+            request.subject
+            if request is not None
+            else requests.deploy_subject(forge, repo, environment)
+        )
         with Session(self.engine) as session:
             if request is not None:
                 approvers = [

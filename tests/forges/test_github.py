@@ -23,7 +23,7 @@ from bot.change import (
     Finding,
     Verdict,
 )
-from bot.forges import Delivery, DeployKind, DeployTarget, Landed, Work
+from bot.forges import Delivery, DeployKind, DeploymentGone, DeployTarget, Landed, Work
 from bot.forges.common import headline
 from bot.forges.github import (
     ANNOTATIONS_PER_REQUEST,
@@ -411,6 +411,20 @@ def test_a_deleted_installation_drops_its_client(forge, github, make_repo):
     assert 1 in forge._clients
     forge.parse(deliver("installation", {"action": "deleted", "installation": {"id": 1}}))
     assert 1 not in forge._clients
+
+
+@pytest.mark.parametrize(("status", "gone"), [(422, True), (404, True), (500, False)])
+def test_a_run_that_no_longer_waits_is_said_in_the_forges_neutral_terms(
+    forge, github, make_repo, status, gone
+):
+    """The governor need not know PyGithub's exceptions: a run GitHub no longer holds
+    (answered, timed out) raises DeploymentGone; anything else is retried as raised."""
+    make_repo()
+    github.fail("POST", r"/actions/runs/77/deployment_protection_rule", status, times=10)
+    target = DeployTarget(DeployKind.PROTECTION_RULE, run_id=77)
+    with pytest.raises(Exception) as raised:
+        forge.answer_deployment("acme/app", "production", target, True, "approved by alice")
+    assert isinstance(raised.value, DeploymentGone) is gone
 
 
 def test_deployment_protection_rule_is_answered_through_the_api_url(forge, github, make_repo):

@@ -9,8 +9,9 @@ from typing import Any
 from github.GithubException import GithubException
 
 from bot.change import Change
-from bot.forges import DeployKind, Deployment, DeployTarget, Work, common
+from bot.forges import DeployKind, Deployment, DeploymentGone, DeployTarget, Work, common
 from bot.forges.github.client import GitHubApi
+from bot.forges.work import DEPLOYMENT_GONE_STATUSES
 
 _CALLBACK = re.compile(
     r"/repos/(?P<repo>[^/]+/[^/]+)/actions/runs/(?P<run>\d+)/deployment_protection_rule/?$"
@@ -82,13 +83,18 @@ def answer_deployment(
     if target.kind is not DeployKind.PROTECTION_RULE or target.run_id is None:
         raise ValueError(f"GitHub cannot answer a {target.kind} deployment")
     gh_repo = api.repo(repo)
-    gh_repo.requester.requestJsonAndCheck(
-        "POST",
-        f"{gh_repo.url}/actions/runs/{int(target.run_id)}/deployment_protection_rule",
-        input={
-            "environment_name": environment,
-            "state": "approved" if approved else "rejected",
-            "comment": comment[:1024],
-        },
-    )
+    try:
+        gh_repo.requester.requestJsonAndCheck(
+            "POST",
+            f"{gh_repo.url}/actions/runs/{int(target.run_id)}/deployment_protection_rule",
+            input={
+                "environment_name": environment,
+                "state": "approved" if approved else "rejected",
+                "comment": comment[:1024],
+            },
+        )
+    except GithubException as exc:
+        if exc.status in DEPLOYMENT_GONE_STATUSES:
+            raise DeploymentGone(exc.status, exc.data) from exc
+        raise
     return ()

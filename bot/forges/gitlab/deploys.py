@@ -8,9 +8,12 @@ import logging
 import re
 from typing import Any
 
+from gitlab.exceptions import GitlabError
+
 from bot.change import Change
-from bot.forges import DeployKind, Deployment, DeployTarget, Work, common
+from bot.forges import DeployKind, Deployment, DeploymentGone, DeployTarget, Work, common
 from bot.forges.gitlab.client import GitLabApi
+from bot.forges.work import DEPLOYMENT_GONE_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +117,22 @@ def answer_deployment(
 ) -> tuple[int, ...]:
     """Approve or reject a `blocked` deployment (Premium; recorded against the bot
     user), or play the manual deploy jobs once approved (a rejected one stays unplayed)."""
-    if target.kind is DeployKind.APPROVAL and target.deployment_id is not None:
-        deployment = api.project(repo).deployments.get(target.deployment_id, lazy=True)
-        deployment.approval("approved" if approved else "rejected", comment=comment[:1000])
-        return ()
-    if target.kind is not DeployKind.MANUAL_JOB:
-        raise ValueError(f"GitLab cannot answer a {target.kind} deployment")
-    if not approved:
-        log.info("%s: manual deploy to %s stays unplayed: %s", repo, environment, comment)
-        return ()
-    for job_id in target.job_ids:
-        play_job(api, repo, job_id)
+    try:
+        if target.kind is DeployKind.APPROVAL and target.deployment_id is not None:
+            deployment = api.project(repo).deployments.get(target.deployment_id, lazy=True)
+            deployment.approval("approved" if approved else "rejected", comment=comment[:1000])
+            return ()
+        if target.kind is not DeployKind.MANUAL_JOB:
+            raise ValueError(f"GitLab cannot answer a {target.kind} deployment")
+        if not approved:
+            log.info("%s: manual deploy to %s stays unplayed: %s", repo, environment, comment)
+            return ()
+        for job_id in target.job_ids:
+            play_job(api, repo, job_id)
+    except GitlabError as exc:
+        if exc.response_code in DEPLOYMENT_GONE_STATUSES:
+            raise DeploymentGone(exc.response_code, exc.error_message) from exc
+        raise
     return target.job_ids
 
 
